@@ -1,0 +1,95 @@
+"""``FixedGrid``: the paper's grid generator for a fixed (dataset-wide) saliency.
+
+Plain PyTorch; ``lzu.mmdet3d_plugin`` registers it with mmdet3d so that a
+paper config's ``grid_generator=dict(type='FixedGrid', ...)`` works unchanged.
+"""
+
+import os
+
+import torch
+from torch import nn
+
+from .saliency_io import load_saliency, validate_saliency
+from .zoom import saliency_to_grid, upsample_grid
+
+__all__ = ["FixedGrid"]
+
+
+class FixedGrid(nn.Module):
+    """Zoom grid from a fixed saliency map, computed once per device and dtype.
+
+    Args (the paper's config keys, verbatim):
+        saliency_file: path of the saliency (pickled tensor, ``.npy`` or
+            ``torch.save``), or a tensor of shape ``(1, 1, gh, gw)``.
+        output_shape: ``(H, W)`` of the zoomed image, e.g. ``(675, 1200)`` at 0.75x.
+        grid_shape: ``(gh, gw)`` of the saliency / coarse grid (paper: 27 x 48).
+        separable: separable sampler (paper: True).
+        attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10).
+        anti_crop: reflect padding, which keeps the image borders (paper: True).
+
+    ``forward(imgs)`` returns ``(upsampled_grid, grid)``: ``(B, H, W, 2)`` and
+    ``(B, gh, gw, 2)`` in xy order, [-1, 1], align_corners=True, on ``imgs``'s
+    device and dtype. The saliency buffer is non-persistent, so checkpoints
+    (including the paper's, which have no grid keys) load strictly.
+    """
+
+    def __init__(
+        self,
+        saliency_file,
+        output_shape,
+        grid_shape=(27, 48),
+        separable=True,
+        attraction_fwhm=10,
+        anti_crop=True,
+    ):
+        super().__init__()
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.output_shape = self._check_shape(output_shape)
+        self.separable = bool(separable)
+        self.attraction_fwhm = float(attraction_fwhm)
+        self.anti_crop = bool(anti_crop)
+        if isinstance(saliency_file, torch.Tensor):
+            self.saliency_file = None
+            saliency = validate_saliency(saliency_file, self.grid_shape)
+        else:
+            self.saliency_file = os.fspath(saliency_file)
+            saliency = load_saliency(self.saliency_file, self.grid_shape)
+        self.register_buffer("saliency", saliency, persistent=False)
+        self._cache = {}
+
+    @staticmethod
+    def _check_shape(output_shape):
+        try:
+            h, w = (int(s) for s in output_shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"FixedGrid: output_shape must be (H, W), got {output_shape!r}") from None
+        if h < 2 or w < 2:
+            raise ValueError(f"FixedGrid: output_shape must be at least 2x2, got {(h, w)}")
+        return (h, w)
+
+    def grids(self, device, dtype=torch.float32):
+        """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device/dtype."""
+        key = (torch.device(device), dtype)
+        if key not in self._cache:
+            saliency = self.saliency.to(device=device, dtype=dtype)
+            grid = saliency_to_grid(
+                saliency,
+                attraction_fwhm=self.attraction_fwhm,
+                separable=self.separable,
+                anti_crop=self.anti_crop,
+            )
+            self._cache[key] = (upsample_grid(grid, self.output_shape), grid)
+        return self._cache[key]
+
+    def forward(self, imgs, *args, **kwargs):
+        """Grids for a batch ``imgs`` ``(B, C, H_in, W_in)``; extra args are ignored."""
+        upsampled, grid = self.grids(imgs.device, imgs.dtype)
+        b = imgs.shape[0]
+        return upsampled.expand(b, -1, -1, -1), grid.expand(b, -1, -1, -1)
+
+    def extra_repr(self):
+        return (
+            f"output_shape={self.output_shape}, grid_shape={self.grid_shape}, "
+            f"separable={self.separable}, attraction_fwhm={self.attraction_fwhm}, "
+            f"anti_crop={self.anti_crop}, saliency_file={self.saliency_file!r}"
+        )
