@@ -51,7 +51,11 @@ else
 fi
 PYVER=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ "$PYVER" = "3.11" ] || printf '[lzu-install] warning: Python %s; the stack is pinned and tested on 3.11\n' "$PYVER"
-PIP="$PY -m pip --disable-pip-version-check"
+pip_() {
+    # this machine's pip.conf lists index folders that may not exist; hide that noise
+    "$PY" -m pip --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither' >&2)
+}
+PIP=pip_
 
 # ----------------------------------------------------------- ready? (stamp)
 STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$ROOT/setup.py"; echo "$ROOT") | sha1sum | cut -c1-16)
@@ -89,7 +93,7 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     if [ "$CUDA_OPS" = 1 ]; then
         printf '[lzu-install] this compiles CUDA kernels: expect 30-90 minutes.\n'
     else
-        printf '[lzu-install] this is a one-time build of about 17 CPU-minutes (about 10 minutes on 2 cores);\n'
+        printf '[lzu-install] this is a one-time build of 12-17 CPU-minutes (about 8 minutes on 2 cores);\n'
     fi
     printf '[lzu-install] the wheel is cached in %s for every later clone.\n' "$WHEEL_DIR"
     BUILD=$(mktemp -d)

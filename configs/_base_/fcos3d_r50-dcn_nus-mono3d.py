@@ -1,0 +1,31 @@
+# The paper's FCOS3D setting, shared by the uniform baselines and LZU.
+#
+# Inherits mmdet3d 1.4's FCOS3D config (caffe-style ResNet, DCNv2 in stages 3-4,
+# frozen stage 1 and BN, FPN, FCOS3D head, 1x schedule, warm-up 500 iters at
+# 1/3, steps at epochs 8 and 11, grad clip 35, bias lr x2 / decay x0, flip 0.5,
+# caffe normalisation without BGR->RGB) and changes only what the paper changed.
+_base_ = ['mmdet3d::fcos3d/fcos3d_r101-caffe-dcn_fpn_head-gn_8xb2-1x_nus-mono3d.py']
+
+custom_imports = dict(imports=['lzu.mmdet3d_plugin'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        depth=50,
+        dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+        stage_with_dcn=(False, False, True, True),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    # val/test loops always pass rescale=True; cam2img is already scaled
+    bbox_head=dict(type='FCOSMono3DHeadNoRescale'))
+
+# 8 images per GPU x 2 GPUs = 16, SGD lr 0.001
+train_dataloader = dict(batch_size=8, num_workers=4)
+optim_wrapper = dict(optimizer=dict(lr=0.001))
+auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# validate and checkpoint every epoch
+train_cfg = dict(val_interval=1)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1))
+
+# mmdet3d's NuScenesMetric, made to run on CPU as well (see lzu/mmdet3d_plugin/metric.py)
+val_evaluator = dict(type='DeviceAgnosticNuScenesMetric')
+test_evaluator = val_evaluator

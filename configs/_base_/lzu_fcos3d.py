@@ -1,0 +1,15 @@
+# LZU: images stay at 1600x900; the model zooms them to output_shape with a
+# fixed saliency (the paper's settings below) and unzooms every FPN level.
+# A child sets only model.grid_generator.output_shape = (900 s, 1600 s).
+_base_ = ['./fcos3d_r50-dcn_nus-mono3d.py']
+
+model = dict(
+    type='LZUFCOSMono3D',
+    grid_generator=dict(
+        type='FixedGrid',
+        saliency_file='saliency.pkl',
+        output_shape=(900, 1600),
+        grid_shape=(27, 48),
+        separable=True,
+        attraction_fwhm=10,
+        anti_crop=True))

@@ -1,0 +1,24 @@
+"""Registers lzu's modules with mmdet3d's registries (import for the side effect).
+
+* ``FixedGrid``                 (MODELS) the paper's grid generator
+* ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom
+* ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
+* ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
+"""
+
+from mmdet3d.registry import MODELS
+
+from ..fixed_grid import FixedGrid
+from .detector import LZUFCOSMono3D
+from .head import FCOSMono3DHeadNoRescale
+from .metric import DeviceAgnosticNuScenesMetric
+
+if "FixedGrid" not in MODELS.module_dict:
+    MODELS.register_module(name="FixedGrid", module=FixedGrid)
+
+__all__ = [
+    "FixedGrid",
+    "LZUFCOSMono3D",
+    "FCOSMono3DHeadNoRescale",
+    "DeviceAgnosticNuScenesMetric",
+]

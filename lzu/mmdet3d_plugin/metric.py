@@ -1,0 +1,72 @@
+"""``NuScenesMetric`` that runs on machines without a GPU.
+
+mmdet3d 1.4's camera-box path (``_format_camera_bbox``, used for every
+monocular model) merges the six cameras of a frame with
+``nuscenes_metric.nusc_box_to_cam_box3d``, which hard-codes ``.cuda()`` and so
+crashes on a CPU-only machine. This subclass is the one place where that is
+fixed: while ``_format_camera_bbox`` runs, the module-level helper is swapped
+for ``nusc_box_to_cam_box3d_on(device)``, which does the same conversion on
+the GPU when there is one and on the CPU otherwise. Everything else (result
+formatting, nuscenes-devkit ``DetectionEval``) is mmdet3d's own code.
+"""
+
+import contextlib
+
+import numpy as np
+import torch
+from mmdet3d.evaluation.metrics import NuScenesMetric
+from mmdet3d.evaluation.metrics import nuscenes_metric as _upstream
+from mmdet3d.registry import METRICS
+from mmdet3d.structures import CameraInstance3DBoxes
+
+__all__ = ["DeviceAgnosticNuScenesMetric", "nusc_box_to_cam_box3d_on"]
+
+NUM_CLASSES = 10
+
+
+def nusc_box_to_cam_box3d_on(device):
+    """Return a ``nusc_box_to_cam_box3d`` replacement that puts tensors on ``device``.
+
+    NuScenes boxes (centre, ``wlh``, yaw, velocity) become
+    ``CameraInstance3DBoxes`` (``lhw`` dims, ``-yaw``, gravity-centre origin),
+    plus ``(N, NUM_CLASSES + 1)`` one-hot score rows and labels for the NMS.
+    """
+
+    def convert(boxes):
+        n = len(boxes)
+        locs = np.array([b.center for b in boxes], dtype=np.float32).reshape(n, 3)
+        wlh = np.array([b.wlh for b in boxes], dtype=np.float32).reshape(n, 3)
+        yaw = np.array([b.orientation.yaw_pitch_roll[0] for b in boxes], dtype=np.float32)
+        vel = np.array([b.velocity[0::2] for b in boxes], dtype=np.float32).reshape(n, 2)
+        lhw = wlh[:, [1, 2, 0]]
+        tensor = np.concatenate([locs, lhw, -yaw.reshape(n, 1), vel], axis=1)
+        cam_boxes = CameraInstance3DBoxes(
+            torch.from_numpy(tensor).to(device), box_dim=9, origin=(0.5, 0.5, 0.5)
+        )
+        scores = torch.tensor([b.score for b in boxes], dtype=torch.float32, device=device)
+        labels = torch.tensor([b.label for b in boxes], dtype=torch.long, device=device)
+        nms_scores = scores.new_zeros(n, NUM_CLASSES + 1)
+        nms_scores[torch.arange(n, device=device), labels] = scores
+        return cam_boxes, nms_scores, labels
+
+    return convert
+
+
+@contextlib.contextmanager
+def _swap(module, name, value):
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+@METRICS.register_module()
+class DeviceAgnosticNuScenesMetric(NuScenesMetric):
+    """mmdet3d's ``NuScenesMetric`` with the camera-box merge on any device."""
+
+    def _format_camera_bbox(self, *args, **kwargs):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        with _swap(_upstream, "nusc_box_to_cam_box3d", nusc_box_to_cam_box3d_on(device)):
+            return super()._format_camera_bbox(*args, **kwargs)

@@ -1,0 +1,101 @@
+"""Glue between the command-line tools and mmengine's Runner.
+
+Everything the train/test tools share lives here: loading a config with
+``--cfg-options``, pointing it at a data root, choosing the distributed
+backend on machines without GPUs, and failing early with a clear message when
+the data is not prepared.
+"""
+
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+__all__ = [
+    "DataError",
+    "DictAction",
+    "load_config",
+    "set_data_root",
+    "check_data",
+]
+
+INFO_FILES = {"train": "nuscenes_infos_train.pkl", "val": "nuscenes_infos_val.pkl"}
+PREPARE_HINT = (
+    "prepare nuScenes with `python tools/create_data.py --root-path {root}` "
+    "(see README, 'Running the paper's experiments')"
+)
+
+
+class DataError(FileNotFoundError):
+    """The data root or an info file is missing or unusable."""
+
+
+def _datasets(cfg):
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        dataset = loader["dataset"]
+        # wrappers (RepeatDataset, CBGSDataset, ...) keep the real one inside
+        while "dataset" in dataset:
+            dataset = dataset["dataset"]
+        yield key, dataset
+
+
+def set_data_root(cfg, data_root):
+    """Point every dataloader and evaluator of ``cfg`` at ``data_root``."""
+    root = data_root.rstrip("/") + "/"
+    cfg.data_root = root
+    for _, dataset in _datasets(cfg):
+        dataset["data_root"] = root
+    for key in ("val_evaluator", "test_evaluator"):
+        evaluator = cfg.get(key)
+        if evaluator is None:
+            continue
+        for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
+            metric["data_root"] = root
+            if "ann_file" in metric:
+                metric["ann_file"] = root + osp.basename(metric["ann_file"])
+    return cfg
+
+
+def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher="none"):
+    """Load ``path``, apply ``--cfg-options``, data root, work dir and launcher."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"config file '{path}' not found")
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if data_root:
+        set_data_root(cfg, data_root)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(path))[0])
+    cfg.launcher = launcher
+    if launcher != "none" and not torch.cuda.is_available():
+        # NCCL needs GPUs; gloo is the CPU backend of torch.distributed
+        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+    return cfg
+
+
+def check_data(cfg, splits=("train", "val")):
+    """Fail early, naming the path, if the data root or an info file is missing."""
+    for key, dataset in _datasets(cfg):
+        split = "train" if key.startswith("train") else "val"
+        if split not in splits:
+            continue
+        root = dataset.get("data_root", "")
+        if not osp.isdir(root):
+            raise DataError(f"data root '{root}' does not exist; " + PREPARE_HINT.format(root=root))
+        ann = osp.join(root, dataset["ann_file"])
+        if not osp.isfile(ann):
+            raise DataError(
+                f"info file '{ann}' ({key}) not found; " + PREPARE_HINT.format(root=root)
+            )
+    return cfg
+
+
+def env_flag(name, default="0"):
+    return os.environ.get(name, default) not in ("", "0", "false", "False")
