@@ -77,7 +77,9 @@ def make_batch(img_hw=(180, 320), batch=1, with_gt=True, seed=0, pad_to=32):
 
 
 def build_model(config_path, **model_overrides):
-    """Build the model of a config with random init (no download), in eval-ready CPU form."""
+    """Build the model of a config with random init (no download). Returns (model, cfg)."""
+    import copy
+
     from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
 
@@ -88,4 +90,4 @@ def build_model(config_path, **model_overrides):
     init_default_scope(cfg.get("default_scope", "mmdet3d"))
     cfg.model.backbone.init_cfg = None
     cfg.model.update(model_overrides)
-    return MODELS.build(cfg.model), cfg
+    return MODELS.build(copy.deepcopy(cfg.model)), cfg

@@ -8,6 +8,7 @@
 
 from mmdet3d.registry import MODELS
 
+from ..checkpoint import allow_checkpoint_globals
 from ..fixed_grid import FixedGrid
 from .detector import LZUFCOSMono3D
 from .head import FCOSMono3DHeadNoRescale
@@ -15,6 +16,9 @@ from .metric import DeviceAgnosticNuScenesMetric
 
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
+
+# checkpoints (ours and the paper's) load with weights_only=True + an allowlist
+allow_checkpoint_globals()
 
 __all__ = [
     "FixedGrid",
