@@ -8,12 +8,12 @@ through ``lzu.safe_pickle`` and ``torch.load`` runs with ``weights_only=True``.
 
 import os
 import pickle
-import tempfile
 import zipfile
 
 import numpy as np
 import torch
 
+from .atomic_io import atomic_open
 from .safe_pickle import UnsafePickleError, restricted_load
 
 __all__ = ["SaliencyError", "load_saliency", "validate_saliency", "save_saliency"]
@@ -81,16 +81,5 @@ def load_saliency(path, grid_shape):
 def save_saliency(saliency, path):
     """Write ``saliency`` in the paper's format (pickled CPU float32 tensor), atomically."""
     saliency = saliency.detach().to("cpu", torch.float32).contiguous()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".saliency-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(saliency, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        pickle.dump(saliency, f)

@@ -8,9 +8,14 @@ fixed: while ``_format_camera_bbox`` runs, the module-level helper is swapped
 for ``nusc_box_to_cam_box3d_on(device)``, which does the same conversion on
 the GPU when there is one and on the CPU otherwise. Everything else (result
 formatting, nuscenes-devkit ``DetectionEval``) is mmdet3d's own code.
+
+It also scores a result file without a single box (an untrained model) as
+NDS = mAP = 0 with every TP error at 1, nuScenes' value for "no true
+positive", instead of letting the devkit fail with "Invalid box type: None".
 """
 
 import contextlib
+import json
 
 import numpy as np
 import torch
@@ -18,6 +23,7 @@ from mmdet3d.evaluation.metrics import NuScenesMetric
 from mmdet3d.evaluation.metrics import nuscenes_metric as _upstream
 from mmdet3d.registry import METRICS
 from mmdet3d.structures import CameraInstance3DBoxes
+from mmengine.logging import MMLogger
 
 __all__ = ["DeviceAgnosticNuScenesMetric", "nusc_box_to_cam_box3d_on"]
 
@@ -70,3 +76,21 @@ class DeviceAgnosticNuScenesMetric(NuScenesMetric):
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         with _swap(_upstream, "nusc_box_to_cam_box3d", nusc_box_to_cam_box3d_on(device)):
             return super()._format_camera_bbox(*args, **kwargs)
+
+    def _evaluate_single(self, result_path, classes=None, result_name="pred_instances_3d"):
+        with open(result_path, encoding="utf-8") as f:
+            n_boxes = sum(len(boxes) for boxes in json.load(f)["results"].values())
+        if n_boxes > 0:
+            return super()._evaluate_single(result_path, classes, result_name)
+        MMLogger.get_current_instance().warning(
+            f"{result_path}: the model predicted no box above its score threshold on any "
+            "image; nuScenes scores this as NDS = mAP = 0 with all TP errors at 1"
+        )
+        prefix = f"{result_name}_NuScenes"
+        detail = {f"{prefix}/{name}": 1.0 for name in self.ErrNameMapping.values()}
+        for name in classes or []:
+            for dist in self.eval_detection_configs.dist_ths:
+                detail[f"{prefix}/{name}_AP_dist_{dist}"] = 0.0
+        detail[f"{prefix}/NDS"] = 0.0
+        detail[f"{prefix}/mAP"] = 0.0
+        return detail

@@ -1,0 +1,41 @@
+"""Atomic file writes: a reader never sees a half-written file.
+
+Data goes to a temporary file in the destination folder, is flushed and
+fsync'd, then ``os.replace``d over the destination (atomic on POSIX).
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+__all__ = ["atomic_open", "atomic_write_json", "atomic_write_bytes"]
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", encoding=None):
+    """Open a temporary sibling of ``path`` for writing; move it into place on success."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, obj, indent=2):
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=indent, sort_keys=False)
+        f.write("\n")
+
+
+def atomic_write_bytes(path, data):
+    with atomic_open(path, "wb") as f:
+        f.write(data)

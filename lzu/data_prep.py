@@ -1,0 +1,79 @@
+"""nuScenes info files for mono-3D, made by mmdet3d's own converter.
+
+mmdet3d 1.4 ships its converter as scripts inside the wheel
+(``mmdet3d/.mim/tools/dataset_converters``), not as an importable package, and
+its v1 -> v2 update step opens the dataset at a hard-coded ``./data/nuscenes``.
+``create_mono3d_infos`` loads those scripts by file path and runs them on any
+data root: ``create_nuscenes_infos`` (v1 infos) and then ``update_pkl_infos``
+(v2 infos with ``cam_instances``), with the update step's ``NuScenes`` pointed
+at the caller's root. The LiDAR ground-truth database is not built: mono-3D
+training never reads it.
+"""
+
+import contextlib
+import importlib.util
+import os
+import os.path as osp
+
+import mmdet3d
+
+__all__ = ["mim_tools_dir", "load_mim_module", "create_mono3d_infos"]
+
+
+def mim_tools_dir():
+    """``<site-packages>/mmdet3d/.mim/tools`` of the installed mmdet3d."""
+    path = osp.join(osp.dirname(mmdet3d.__file__), ".mim", "tools")
+    if not osp.isdir(path):
+        raise FileNotFoundError(f"mmdet3d's tools are missing from the wheel: '{path}'")
+    return path
+
+
+def load_mim_module(relpath, name):
+    """Import ``.mim/tools/<relpath>`` under the module name ``name``."""
+    path = osp.join(mim_tools_dir(), relpath)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def _nuscenes_root_for(module, root):
+    """Make ``module.NuScenes(...)`` open ``root`` whatever dataroot it asks for."""
+    original = module.NuScenes
+
+    def at_root(*args, **kwargs):
+        kwargs["dataroot"] = root
+        return original(*args, **kwargs)
+
+    module.NuScenes = at_root
+    try:
+        yield
+    finally:
+        module.NuScenes = original
+
+
+def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", max_sweeps=10):
+    """Write ``<root>/<prefix>_infos_{train,val}.pkl`` in mmdet3d's v2 format.
+
+    Returns the paths of the written info files.
+    """
+    root = osp.abspath(root)
+    if not osp.isdir(osp.join(root, version)):
+        raise FileNotFoundError(
+            f"'{osp.join(root, version)}' not found: expected the nuScenes tables of "
+            f"{version} under the data root '{root}'"
+        )
+    converter = load_mim_module(
+        osp.join("dataset_converters", "nuscenes_converter.py"), "mmdet3d_mim_nuscenes_converter"
+    )
+    updater = load_mim_module(
+        osp.join("dataset_converters", "update_infos_to_v2.py"), "mmdet3d_mim_update_infos_to_v2"
+    )
+    converter.create_nuscenes_infos(root, info_prefix, version=version, max_sweeps=max_sweeps)
+    splits = ["test"] if version == "v1.0-test" else ["train", "val"]
+    paths = [osp.join(root, f"{info_prefix}_infos_{split}.pkl") for split in splits]
+    with _nuscenes_root_for(updater, root):
+        for path in paths:
+            updater.update_pkl_infos("nuscenes", out_dir=root, pkl_path=path)
+    return [p for p in paths if os.path.isfile(p)]

@@ -1,0 +1,57 @@
+"""Read mmdet3d v2 nuScenes info files, with errors that say what is wrong.
+
+Info files are pickles by design (mmdet3d writes them); load them only from
+your own data root.
+"""
+
+import os.path as osp
+import pickle
+
+import numpy as np
+
+__all__ = ["InfoFileError", "load_infos", "camera_boxes"]
+
+CAMERAS = (
+    "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT"
+)
+
+
+class InfoFileError(ValueError):
+    """An info file is missing, corrupt or in the wrong format."""
+
+
+def load_infos(path):
+    """Return the ``data_list`` of a v2 info file; explain v1 files and corrupt ones."""
+    if not osp.isfile(path):
+        raise InfoFileError(
+            f"info file '{path}' not found; run `python tools/create_data.py --root-path "
+            f"{osp.dirname(path) or '.'}`"
+        )
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as err:
+        raise InfoFileError(f"info file '{path}' is corrupt or not a pickle: {err}") from err
+    if isinstance(data, dict) and "infos" in data and "metadata" in data:
+        raise InfoFileError(
+            f"info file '{path}' is in mmdet3d's v1 format (keys 'infos', 'metadata'); "
+            "mmdet3d 1.4 needs v2 infos: rerun `python tools/create_data.py`"
+        )
+    if not (isinstance(data, dict) and "data_list" in data and "metainfo" in data):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise InfoFileError(
+            f"info file '{path}' is not an mmdet3d v2 info file: expected keys "
+            f"'data_list' and 'metainfo', found {keys}"
+        )
+    return data["data_list"]
+
+
+def camera_boxes(data_list, cameras=CAMERAS):
+    """All 2-D boxes ``(N, 4)`` as ``(left, top, width, height)`` from ``cam_instances``."""
+    boxes = []
+    for info in data_list:
+        for cam in cameras:
+            for inst in info.get("cam_instances", {}).get(cam, []):
+                x1, y1, x2, y2 = inst["bbox"]
+                boxes.append((x1, y1, x2 - x1, y2 - y1))
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
