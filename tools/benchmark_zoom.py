@@ -1,0 +1,124 @@
+"""Benchmark the LZU core: grid generation, inversion, zoom and unzoom, per scale and mode.
+
+    python tools/benchmark_zoom.py [--device cpu|cuda] [--threads N] [--repeats 20]
+
+For each scale s (output s x 900x1600) and both modes it prints the median time of
+* grid: saliency -> coarse grid -> upsampled sampling grid;
+* invert: inverse grids for the five FCOS3D FPN levels (strides 8..128 of the
+  zoomed image padded to a multiple of 32);
+* zoom: grid_sample of the full-resolution 3x928x1600 image;
+* unzoom: grid_sample of all five levels (256 channels);
+and memory: on CUDA the allocator's peak over all of it, everywhere the size of
+the cached grids LZU keeps (sampling grid + five inverse grids).
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from lzu.unzoom import invert_grid, unzoom
+from lzu.zoom import saliency_to_grid, upsample_grid, zoom
+
+SCALES = (0.25, 0.5, 0.75, 1.0)
+STRIDES = (8, 16, 32, 64, 128)
+
+
+def paper_like_saliency(device):
+    """Horizon-band saliency shaped like the paper's (rows 12-16 hold about half the mass)."""
+    rows = torch.arange(27.0, device=device)[:, None]
+    band = torch.exp(-0.5 * ((rows - 14) / 2.0) ** 2).expand(27, 48)
+    s = 0.32 / (27 * 48) + 0.68 * band / band.sum()
+    return (s / s.sum())[None, None]
+
+
+def level_shapes(h, w, divisor=32):
+    hp, wp = -(-h // divisor) * divisor, -(-w // divisor) * divisor
+    shapes = []
+    for stride in STRIDES:
+        shapes.append((-(-hp // stride), -(-wp // stride)))
+    return shapes
+
+
+def timed(fn, device, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def bench(scale, separable, device, repeats, channels):
+    saliency = paper_like_saliency(device)
+    out_shape = (round(900 * scale), round(1600 * scale))
+    image = torch.randn(1, 3, 928, 1600, device=device)
+    shapes = level_shapes(*out_shape)
+    feats = [torch.randn(1, channels, *s, device=device) for s in shapes]
+
+    def make_grid():
+        grid = saliency_to_grid(saliency, separable=separable)
+        return grid, upsample_grid(grid, out_shape)
+
+    grid, up = make_grid()
+    inverses = [invert_grid(grid, s, separable=separable) for s in shapes]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    row = {
+        "scale": scale,
+        "mode": "separable" if separable else "non-separable",
+        "grid_ms": timed(make_grid, device, repeats),
+        "invert_ms": timed(lambda: [invert_grid(grid, s, separable=separable) for s in shapes],
+                           device, repeats),
+        "zoom_ms": timed(lambda: zoom(image, up), device, repeats),
+        "unzoom_ms": timed(lambda: [unzoom(f, i) for f, i in zip(feats, inverses, strict=True)],
+                           device, repeats),
+    }
+    row["cached_grids_mb"] = sum(t.numel() * t.element_size() for t in [up, *inverses]) / 2**20
+    if device.type == "cuda":
+        row["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return row
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--channels", type=int, default=256, help="FPN channels for unzoom")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f"device {device} | threads {torch.get_num_threads()} | torch {torch.__version__}")
+    head = (f"{'scale':>5} {'mode':>13} {'grid ms':>8} {'invert5':>8} {'zoom ms':>8} "
+            f"{'unzoom5':>8} {'grids MB':>8} {'peak MB':>8}")
+    print(head + "\n" + "-" * len(head))
+    rows = []
+    with torch.no_grad():
+        for scale in SCALES:
+            for separable in (True, False):
+                r = bench(scale, separable, device, args.repeats, args.channels)
+                rows.append(r)
+                peak = f"{r['cuda_peak_mb']:8.1f}" if "cuda_peak_mb" in r else f"{'-':>8}"
+                print(f"{scale:>5} {r['mode']:>13} {r['grid_ms']:>8.2f} {r['invert_ms']:>8.2f} "
+                      f"{r['zoom_ms']:>8.2f} {r['unzoom_ms']:>8.2f} {r['cached_grids_mb']:>8.1f} {peak}")
+    print("(times: median ms per call, batch 1)")
+    if args.json:
+        from lzu.atomic_io import atomic_write_json
+
+        atomic_write_json(args.json, {"device": str(device), "rows": rows})
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
