@@ -131,23 +131,29 @@ class LZUFCOSMono3D(FCOSMono3D):
         return self._inverse_cache[key]
 
     # ------------------------------------------------------------ features
-    def extract_feat(self, batch_inputs_dict):
-        imgs = batch_inputs_dict["imgs"]
+    def zoom_inputs(self, imgs):
+        """Zoom ``(B, 3, Hp, Wp)`` images and pad to the divisor; returns ``(zoomed, coarse grid)``."""
         upsampled, coarse = self.grid_generator(imgs)
         zoomed = zoom(imgs, upsampled)
         h, w = zoomed.shape[-2:]
         ph, pw = self._padded(h, w)
-        zoomed = F.pad(zoomed, (0, pw - w, 0, ph - h))
-        feats = self.backbone(zoomed)
-        if self.with_neck:
-            feats = self.neck(feats)
-        inverses = self.inverse_grids(
-            coarse, imgs.shape[-2:], [tuple(f.shape[-2:]) for f in feats]
-        )
-        b = imgs.shape[0]
+        return F.pad(zoomed, (0, pw - w, 0, ph - h)), coarse
+
+    def unzoom_features(self, feats, coarse, input_shape):
+        """Unzoom every level ``(B, C, H_l, W_l)`` with its (cached) inverse grid."""
+        inverses = self.inverse_grids(coarse, input_shape, [tuple(f.shape[-2:]) for f in feats])
+        b = feats[0].shape[0]
         return tuple(
             unzoom(f, inv.expand(b, -1, -1, -1)) for f, inv in zip(feats, inverses, strict=True)
         )
+
+    def extract_feat(self, batch_inputs_dict):
+        imgs = batch_inputs_dict["imgs"]
+        zoomed, coarse = self.zoom_inputs(imgs)
+        feats = self.backbone(zoomed)
+        if self.with_neck:
+            feats = self.neck(feats)
+        return self.unzoom_features(feats, coarse, imgs.shape[-2:])
 
     # ------------------------------------------------------------ metainfo
     def _to_zoomed_frame(self, batch_data_samples, with_gt):

@@ -1,0 +1,110 @@
+"""Per-image latency of a mono-3D detector, split into its parts.
+
+``measure_latency`` times ``model.predict`` at batch size 1 (warm-up, then N
+timed calls; CUDA is synchronised before every clock read) and, in a second
+loop, the parts that ``predict`` is made of:
+
+* ``zoom``: LZU's zoom (grid lookup, ``grid_sample``, pad) and unzoom of every
+  FPN level (0 for a uniform baseline);
+* ``backbone_neck``: backbone + FPN;
+* ``head``: the dense head, box decoding and NMS.
+"""
+
+import statistics
+import time
+
+import torch
+
+__all__ = ["measure_latency", "percentile", "model_scale", "is_lzu"]
+
+
+def percentile(values, q):
+    """Linear-interpolated percentile ``q`` in [0, 100] of ``values``."""
+    data = sorted(values)
+    if not data:
+        raise ValueError("percentile of an empty list")
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = int(pos), min(int(pos) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def is_lzu(model):
+    return hasattr(model, "grid_generator")
+
+
+def model_scale(cfg):
+    """Scale ``s`` of a config: LZU's output width, or the baseline's Resize3D width, over 1600."""
+    grid = cfg.model.get("grid_generator")
+    if grid is not None:
+        return grid["output_shape"][1] / 1600.0
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step["type"] in ("Resize3D", "mmdet.Resize", "Resize") and "scale" in step:
+            return step["scale"][0] / 1600.0
+    return 1.0
+
+
+class _Clock:
+    def __init__(self, device):
+        self.device = torch.device(device)
+
+    def __call__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+
+def _parts(model, inputs, samples, clock):
+    """Run ``predict``'s steps one by one; returns ms per part."""
+    imgs = inputs["imgs"]
+    t0 = clock()
+    zoom_ms = 0.0
+    if is_lzu(model):
+        model._to_zoomed_frame(samples, with_gt=False)
+        zoomed, coarse = model.zoom_inputs(imgs)
+        t1 = clock()
+        zoom_ms += (t1 - t0) * 1e3
+    else:
+        zoomed, t1 = imgs, t0
+    feats = model.neck(model.backbone(zoomed)) if model.with_neck else model.backbone(zoomed)
+    t2 = clock()
+    if is_lzu(model):
+        feats = model.unzoom_features(feats, coarse, imgs.shape[-2:])
+    t3 = clock()
+    zoom_ms += (t3 - t2) * 1e3
+    model.bbox_head.predict(feats, samples, rescale=True)
+    t4 = clock()
+    return {"zoom_ms": zoom_ms, "backbone_neck_ms": (t2 - t1) * 1e3, "head_ms": (t4 - t3) * 1e3}
+
+
+def measure_latency(model, batches, device, warmup=5, iters=20):
+    """Median/p90 latency of ``model.predict`` and the median of each part.
+
+    ``batches`` yields ``(inputs, data_samples)`` already on ``device`` (batch 1);
+    it is cycled if shorter than ``warmup + iters``.
+    """
+    clock = _Clock(device)
+    batches = list(batches)
+    if not batches:
+        raise ValueError("measure_latency: no input batches")
+
+    def item(i):
+        return batches[i % len(batches)]
+
+    totals, parts = [], []
+    with torch.no_grad():
+        for i in range(warmup):
+            model.predict(*item(i))
+        for i in range(iters):
+            t0 = clock()
+            model.predict(*item(i))
+            totals.append((clock() - t0) * 1e3)
+        for i in range(iters):
+            parts.append(_parts(model, *item(i), clock))
+    result = {
+        "latency_ms": statistics.median(totals),
+        "latency_p90_ms": percentile(totals, 90),
+        "iters": iters,
+    }
+    for key in parts[0]:
+        result[key] = statistics.median(p[key] for p in parts)
+    return result

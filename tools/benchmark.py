@@ -1,0 +1,231 @@
+"""Accuracy-latency benchmark: per-image latency joined with each experiment's NDS.
+
+    python tools/benchmark.py configs/fcos3d_0.75.py configs/lzu_fcos3d_0.75.py \
+        [--checkpoints A.pth B.pth] [--metrics A.json B.json] [--fake-inputs] --out-dir work_dirs/benchmark
+
+Latency is measured as the paper did: batch size 1, model forward only
+(``predict``: zoom, backbone+neck, unzoom, head+NMS), after warm-up; CUDA is
+synchronised before every clock read, CPU runs with a fixed thread count.
+Data loading (+ preprocessing) is timed separately. NDS comes from each
+experiment's metrics JSON written by tools/test.py (default: the newest
+``work_dirs/<name>/metrics_*.json``). Writes benchmark.json, benchmark.md and
+accuracy_latency.png; LZU's overhead over the baseline at the same scale is
+reported as a ratio measured in the same run.
+"""
+
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from lzu.atomic_io import atomic_open, atomic_write_json
+from lzu.latency import is_lzu, measure_latency, model_scale
+from lzu.runtime import DictAction, load_config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+NUSC_K = np.array([[1266.417, 0.0, 816.267], [0.0, 1266.417, 491.507], [0.0, 0.0, 1.0]])
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("configs", nargs="+")
+    p.add_argument("--checkpoints", nargs="*", default=[], help="one per config (optional)")
+    p.add_argument("--metrics", nargs="*", default=[], help="metrics JSON per config (optional)")
+    p.add_argument("--data-root", help="dataset root for real inputs")
+    p.add_argument("--fake-inputs", action="store_true", help="random images of the right size")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (fixed)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--out-dir", default="work_dirs/benchmark")
+    p.add_argument("--paper-results", help="JSON {'uniform': [[ms, NDS], ...], 'lzu': [...]}")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return p.parse_args(argv)
+
+
+def build(cfg, checkpoint, device):
+    import copy
+
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    init_default_scope(cfg.get("default_scope", "mmdet3d"))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    model = MODELS.build(model_cfg)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    return model.to(device).eval()
+
+
+def fake_batches(cfg, model, n):
+    """Random uint8 images at the size the config's test pipeline produces."""
+    from mmdet3d.structures import CameraInstance3DBoxes, Det3DDataSample
+
+    s = 1.0 if is_lzu(model) else model_scale(cfg)
+    h, w = round(900 * s), round(1600 * s)
+    k = NUSC_K.copy()
+    k[:2] *= s
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(n):
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(s, s), cam2img=k.tolist(),
+                    box_type_3d=CameraInstance3DBoxes)
+        img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+        data = {"inputs": {"img": [img]}, "data_samples": [Det3DDataSample(metainfo=meta)]}
+        batch = model.data_preprocessor(data, False)
+        out.append((batch["inputs"], batch["data_samples"]))
+    return out, None
+
+
+def loader_batches(cfg, model, n):
+    """Real test images; returns batches and the median data time (load + preprocess)."""
+    from mmengine.runner import Runner
+
+    loader_cfg = dict(cfg.test_dataloader, batch_size=1, num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    out, times = [], []
+    it = iter(loader)
+    for _ in range(min(n, len(loader))):
+        t0 = time.perf_counter()
+        batch = model.data_preprocessor(next(it), False)
+        times.append((time.perf_counter() - t0) * 1e3)
+        out.append((batch["inputs"], batch["data_samples"]))
+    return out, statistics.median(times)
+
+
+def newest_metrics(name):
+    hits = sorted(glob.glob(osp.join(ROOT, "work_dirs", name, "metrics_*.json")), key=osp.getmtime)
+    return hits[-1] if hits else None
+
+
+def read_summary(path):
+    if not path or not osp.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("summary", {})
+
+
+def overheads(rows):
+    """LZU latency / uniform latency at each scale present for both."""
+    by = {(r["family"], r["scale"]): r for r in rows}
+    ratios = {}
+    for (family, scale), r in by.items():
+        base = by.get(("uniform", scale))
+        if family == "lzu" and base:
+            ratios[f"{scale:g}"] = r["latency_ms"] / base["latency_ms"]
+    return ratios
+
+
+def markdown(rows, ratios, device, threads):
+    lines = [
+        f"Latency: batch 1, model forward only, median (p90) ms on `{device}`"
+        + (f" with {threads} threads" if device == "cpu" else "") + ".",
+        "",
+        "| experiment | scale | NDS | mAP | latency ms | p90 ms | zoom+unzoom ms | backbone+neck ms "
+        "| head+NMS ms | data ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    def f(r, key, fmt="{:.4f}"):
+        return fmt.format(r[key]) if r.get(key) is not None else "–"
+
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['scale']:g} | {f(r, 'NDS')} | {f(r, 'mAP')} "
+            f"| {f(r, 'latency_ms', '{:.1f}')} | {f(r, 'latency_p90_ms', '{:.1f}')} "
+            f"| {f(r, 'zoom_ms', '{:.2f}')} | {f(r, 'backbone_neck_ms', '{:.1f}')} "
+            f"| {f(r, 'head_ms', '{:.1f}')} | {f(r, 'data_ms', '{:.1f}')} |"
+        )
+    if ratios:
+        lines += ["", "LZU overhead (LZU / uniform latency, same scale, same run): "
+                  + ", ".join(f"{s}x: {v:.3f}x" for s, v in sorted(ratios.items()))]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path, paper=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    styles = {"uniform": ("tab:blue", "o", "uniform downsampling"), "lzu": ("tab:red", "s", "LZU")}
+    for family, (color, marker, label) in styles.items():
+        pts = sorted((r["latency_ms"], r["NDS"], r["scale"]) for r in rows
+                     if r["family"] == family and r.get("NDS") is not None)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color,
+                    label=f"{label} (this run)")
+            for x, y, s in pts:
+                ax.annotate(f"{s:g}x", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if paper and paper.get(family):
+            xs, ys = zip(*sorted(paper[family]), strict=True)
+            ax.plot(xs, ys, marker=marker, color=color, linestyle="--", alpha=0.5,
+                    label=f"{label} (paper)")
+    ax.set_xlabel("latency per image (ms)")
+    ax.set_ylabel("NDS")
+    ax.set_title("Accuracy vs latency")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import lzu.mmdet3d_plugin  # noqa: F401
+
+    if args.device == "cpu":
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
+    for i, config in enumerate(args.configs):
+        name = osp.splitext(osp.basename(config))[0]
+        cfg = load_config(config, args.cfg_options, args.data_root)
+        ckpt = args.checkpoints[i] if i < len(args.checkpoints) else None
+        model = build(cfg, ckpt, device)
+        ann = osp.join(cfg.test_dataloader.dataset.data_root, cfg.test_dataloader.dataset.ann_file)
+        use_fake = args.fake_inputs or not osp.isfile(ann)
+        n = args.warmup + args.iters
+        batches, data_ms = (fake_batches if use_fake else loader_batches)(cfg, model, n)
+        lat = measure_latency(model, batches, device, args.warmup, args.iters)
+        metrics_path = args.metrics[i] if i < len(args.metrics) else newest_metrics(name)
+        summary = read_summary(metrics_path)
+        row = {"name": name, "config": config, "family": "lzu" if is_lzu(model) else "uniform",
+               "scale": model_scale(cfg), **lat, "data_ms": data_ms,
+               "NDS": summary.get("NDS"), "mAP": summary.get("mAP"), "metrics": metrics_path,
+               "inputs": "fake" if use_fake else "dataset"}
+        rows.append(row)
+        print(f"{name}: {lat['latency_ms']:.1f} ms (p90 {lat['latency_p90_ms']:.1f}); "
+              f"zoom {lat['zoom_ms']:.2f}, backbone+neck {lat['backbone_neck_ms']:.1f}, "
+              f"head {lat['head_ms']:.1f} ms; NDS {row['NDS']}", flush=True)
+    ratios = overheads(rows)
+    paper = None
+    if args.paper_results:
+        with open(args.paper_results, encoding="utf-8") as f:
+            paper = json.load(f)
+    os.makedirs(args.out_dir, exist_ok=True)
+    report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "rows": rows, "lzu_overhead": ratios}
+    atomic_write_json(osp.join(args.out_dir, "benchmark.json"), report)
+    table = markdown(rows, ratios, device.type, torch.get_num_threads())
+    with atomic_open(osp.join(args.out_dir, "benchmark.md"), "w", encoding="utf-8") as f:
+        f.write(table)
+    plot(rows, osp.join(args.out_dir, "accuracy_latency.png"), paper)
+    print(table)
+    print(f"wrote {args.out_dir}/benchmark.json, benchmark.md, accuracy_latency.png")
+    return report
+
+
+if __name__ == "__main__":
+    main()
