@@ -46,7 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--out-dir", default="work_dirs/benchmark")
     p.add_argument("--paper-results", help="JSON {'uniform': [[ms, NDS], ...], 'lzu': [...]}")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction)
+    p.add_argument("--saliency", help="saliency file for the LZU configs (overrides theirs)")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="applied to every config")
     return p.parse_args(argv)
 
 
@@ -192,6 +193,8 @@ def main(argv=None):
     for i, config in enumerate(args.configs):
         name = osp.splitext(osp.basename(config))[0]
         cfg = load_config(config, args.cfg_options, args.data_root)
+        if args.saliency and cfg.model.get("grid_generator") is not None:
+            cfg.model.grid_generator.saliency_file = args.saliency
         ckpt = args.checkpoints[i] if i < len(args.checkpoints) else None
         model = build(cfg, ckpt, device)
         ann = osp.join(cfg.test_dataloader.dataset.data_root, cfg.test_dataloader.dataset.ann_file)
