@@ -7,6 +7,7 @@ data before the Runner spends minutes building datasets.
 
 import argparse
 import os.path as osp
+import pickle
 import sys
 
 from mmengine.runner import Runner
@@ -14,7 +15,8 @@ from mmengine.runner import Runner
 import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 
 from .atomic_io import atomic_write_json
-from .runtime import DataError, DictAction, check_data, load_config
+from .errors import UserInputError
+from .runtime import DictAction, check_data, load_config
 
 __all__ = ["train_main", "evaluate_main", "summarize_nuscenes_metrics", "METRIC_KEYS"]
 
@@ -58,7 +60,7 @@ def train_main(argv=None):
     try:
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
         check_data(cfg, splits=("train", "val") if cfg.get("val_cfg") else ("train",))
-    except (DataError, FileNotFoundError, ValueError) as err:
+    except (UserInputError, FileNotFoundError) as err:
         _fail(err)
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
@@ -71,9 +73,22 @@ def train_main(argv=None):
         if not osp.isfile(args.resume):
             _fail(f"--resume checkpoint '{args.resume}' not found")
         cfg.resume, cfg.load_from = True, args.resume
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    except UserInputError as err:
+        _fail(err)
     return runner
+
+
+def load_weights(runner, checkpoint, config):
+    """Strictly load ``checkpoint`` into the runner's model, or exit with a clear message."""
+    try:
+        runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
+    except pickle.UnpicklingError as err:
+        _fail(f"checkpoint '{checkpoint}' was refused by the safe loader: {err}")
+    except RuntimeError as err:
+        _fail(f"checkpoint '{checkpoint}' does not match the model of '{config}':\n{err}")
 
 
 def summarize_nuscenes_metrics(metrics):
@@ -105,7 +120,7 @@ def evaluate_main(argv=None):
     try:
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
         check_data(cfg, splits=("val",))
-    except (DataError, FileNotFoundError, ValueError) as err:
+    except (UserInputError, FileNotFoundError) as err:
         _fail(err)
     if not osp.isfile(args.checkpoint):
         _fail(f"checkpoint '{args.checkpoint}' not found")
@@ -114,12 +129,15 @@ def evaluate_main(argv=None):
         if cfg.get(key) is not None and "jsonfile_prefix" not in cfg[key]:
             cfg[key]["jsonfile_prefix"] = osp.join(cfg.work_dir, f"results_{name}")
     cfg.load_from = None
-    runner = Runner.from_cfg(cfg)
     try:
-        runner.load_checkpoint(args.checkpoint, map_location="cpu", strict=True)
-    except RuntimeError as err:
-        _fail(f"checkpoint '{args.checkpoint}' does not match the model of '{args.config}':\n{err}")
-    metrics = runner.test()
+        runner = Runner.from_cfg(cfg)
+    except UserInputError as err:
+        _fail(err)
+    load_weights(runner, args.checkpoint, args.config)
+    try:
+        metrics = runner.test()
+    except UserInputError as err:
+        _fail(err)
     summary = summarize_nuscenes_metrics(metrics)
     out = args.out or osp.join(cfg.work_dir, f"metrics_{name}.json")
     if runner.rank == 0:

@@ -9,6 +9,8 @@ import pickle
 
 import numpy as np
 
+from .errors import UserInputError
+
 __all__ = ["InfoFileError", "load_infos", "camera_boxes"]
 
 CAMERAS = (
@@ -16,7 +18,7 @@ CAMERAS = (
 )
 
 
-class InfoFileError(ValueError):
+class InfoFileError(UserInputError, ValueError):
     """An info file is missing, corrupt or in the wrong format."""
 
 

@@ -6,11 +6,13 @@ backend on machines without GPUs, and failing early with a clear message when
 the data is not prepared.
 """
 
-import os
 import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
+
+from .errors import UserInputError
+from .infos import load_infos
 
 __all__ = [
     "DataError",
@@ -18,6 +20,7 @@ __all__ = [
     "load_config",
     "set_data_root",
     "check_data",
+    "missing_images",
 ]
 
 INFO_FILES = {"train": "nuscenes_infos_train.pkl", "val": "nuscenes_infos_val.pkl"}
@@ -27,7 +30,7 @@ PREPARE_HINT = (
 )
 
 
-class DataError(FileNotFoundError):
+class DataError(UserInputError, FileNotFoundError):
     """The data root or an info file is missing or unusable."""
 
 
@@ -80,8 +83,28 @@ def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher=
     return cfg
 
 
+def missing_images(dataset_cfg, data_list, limit=5):
+    """Image files the infos reference that are not on disk: ``(count, first few, total)``."""
+    root = dataset_cfg.get("data_root", "")
+    prefixes = dataset_cfg.get("data_prefix", {})
+    missing, total = [], 0
+    for info in data_list:
+        for cam, img in info.get("images", {}).items():
+            if "img_path" not in img or cam not in prefixes:
+                continue
+            total += 1
+            path = osp.join(root, prefixes[cam], img["img_path"])
+            if not osp.isfile(path):
+                missing.append(path)
+    return len(missing), missing[:limit], total
+
+
 def check_data(cfg, splits=("train", "val")):
-    """Fail early, naming the path, if the data root or an info file is missing."""
+    """Fail early, naming the path, if the data root, an info file or images are missing.
+
+    Info files must be mmdet3d v2 files (``lzu.infos.load_infos`` explains v1
+    and corrupt files); every image they reference must exist.
+    """
     for key, dataset in _datasets(cfg):
         split = "train" if key.startswith("train") else "val"
         if split not in splits:
@@ -94,8 +117,11 @@ def check_data(cfg, splits=("train", "val")):
             raise DataError(
                 f"info file '{ann}' ({key}) not found; " + PREPARE_HINT.format(root=root)
             )
+        n_missing, examples, total = missing_images(dataset, load_infos(ann))
+        if n_missing:
+            raise DataError(
+                f"{n_missing} of {total} images referenced by '{ann}' are missing, e.g.\n  "
+                + "\n  ".join(examples)
+                + f"\ncheck data_root '{root}' and data_prefix, or re-download the images"
+            )
     return cfg
-
-
-def env_flag(name, default="0"):
-    return os.environ.get(name, default) not in ("", "0", "false", "False")

@@ -17,10 +17,12 @@ import pickle
 
 import torch
 
+from .errors import UserInputError
+
 __all__ = ["UnsafePickleError", "TENSOR_GLOBALS", "restricted_load"]
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UserInputError, pickle.UnpicklingError):
     """A pickle asked for a global outside the allowlist."""
 
 

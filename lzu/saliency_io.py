@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from .atomic_io import atomic_open
+from .errors import UserInputError
 from .safe_pickle import UnsafePickleError, restricted_load
 
 __all__ = ["SaliencyError", "load_saliency", "validate_saliency", "save_saliency"]
 
 
-class SaliencyError(ValueError):
+class SaliencyError(UserInputError, ValueError):
     """A saliency file is missing, unreadable or not a valid saliency map."""
 
 

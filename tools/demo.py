@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def run(cmd, log=None):
                                     text=True, bufsize=1)
             for line in proc.stdout:
                 f.write(line)
-                if "Iter(train)" in line or "error" in line.lower():
+                if "Iter(train)" in line or line.startswith(("Traceback", "error")):
                     print("    " + _short(line), flush=True)
             code = proc.wait()
     else:
@@ -51,9 +52,8 @@ def run(cmd, log=None):
 
 
 def _short(line):
-    """`Iter(train) [ 20/240] ... eta ... loss: x` -> a compact progress line."""
-    parts = line.strip().split("  ")
-    keep = [p for p in parts if p.startswith(("Iter(train)", "eta:", "loss:", "time:"))]
+    """`... Iter(train) [ 20/240] ... eta ... loss: x ...` -> a compact progress line."""
+    keep = re.findall(r"Iter\(train\) \[\s*\d+/\d+\]|eta: \S+|loss: \S+", line)
     return "  ".join(keep) if keep else line.strip()[-160:]
 
 

@@ -9,6 +9,7 @@ Environment: DATA_ROOT (default data/nuscenes), GPUS (default: all visible).
 """
 
 import argparse
+import glob
 import os
 import os.path as osp
 import subprocess
@@ -77,12 +78,20 @@ def ensure_saliency(name, data_root):
 
 
 def latest_checkpoint(work_dir):
+    """mmengine's ``last_checkpoint`` marker, else the highest ``epoch_N``/``iter_N`` file."""
     marker = osp.join(work_dir, "last_checkpoint")
-    if not osp.isfile(marker):
-        return None
-    with open(marker, encoding="utf-8") as f:
-        path = f.read().strip()
-    return path if osp.isfile(path) else None
+    if osp.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
+            return path
+    found = []
+    for path in glob.glob(osp.join(work_dir, "*_*.pth")):
+        stem = osp.splitext(osp.basename(path))[0]
+        kind, _, number = stem.partition("_")
+        if kind in ("epoch", "iter") and number.isdigit():
+            found.append((kind == "iter", int(number), path))
+    return max(found)[2] if found else None
 
 
 def evaluate(config, checkpoint, work_dir, data_root):
@@ -113,9 +122,10 @@ def main(argv=None):
 
     train = [osp.join("tools", "train.py"), config, "--work-dir", work_dir,
              "--data-root", data_root, *extra]
-    if latest_checkpoint(work_dir):
-        say(f"found {latest_checkpoint(work_dir)}: resuming")
-        train.append("--resume")
+    resume_from = latest_checkpoint(work_dir)
+    if resume_from:
+        say(f"found {resume_from}: resuming")
+        train += ["--resume", resume_from]
     if gpus >= 1:
         say(f"2/3 training on {gpus} GPU(s)")
         run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}",

@@ -8,6 +8,7 @@
 
 from mmdet3d.registry import MODELS
 
+from ..atomic_backend import install_atomic_local_backend
 from ..checkpoint import allow_checkpoint_globals
 from ..fixed_grid import FixedGrid
 from .detector import LZUFCOSMono3D
@@ -17,8 +18,10 @@ from .metric import DeviceAgnosticNuScenesMetric
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
 
-# checkpoints (ours and the paper's) load with weights_only=True + an allowlist
+# checkpoints (ours and the paper's) load with weights_only=True + an allowlist,
+# and are written atomically
 allow_checkpoint_globals()
+install_atomic_local_backend()
 
 __all__ = [
     "FixedGrid",

@@ -23,12 +23,17 @@ import torch.nn.functional as F
 from mmdet3d.models.detectors import FCOSMono3D
 from mmdet3d.registry import MODELS
 
+from ..errors import UserInputError
 from ..unzoom import invert_grid, unzoom
 from ..zoom import zoom
 
-__all__ = ["LZUFCOSMono3D", "scale_metainfo"]
+__all__ = ["LZUFCOSMono3D", "ZoomShapeError", "scale_metainfo"]
 
 _ZOOMED_FLAG = "lzu_zoomed"
+
+
+class ZoomShapeError(UserInputError, ValueError):
+    """``grid_generator.output_shape`` does not fit the input images."""
 
 
 def _scaled_cam2img(cam2img, s):
@@ -103,13 +108,13 @@ class LZUFCOSMono3D(FCOSMono3D):
         big_h, big_w = (int(v) for v in img_shape[:2])
         h, w = self.output_shape
         if h > big_h or w > big_w:
-            raise ValueError(
+            raise ZoomShapeError(
                 f"grid_generator.output_shape {(h, w)} is larger than the input image "
                 f"{(big_h, big_w)}; LZU zooms to an image at most as large as its input"
             )
         s = w / float(big_w)
         if abs(h - big_h * s) > 1.0:
-            raise ValueError(
+            raise ZoomShapeError(
                 f"grid_generator.output_shape {(h, w)} has a different aspect ratio than the "
                 f"input image {(big_h, big_w)}: scale_factor {s:.4f} from the width would "
                 f"need height {big_h * s:.1f}; use ({round(big_h * s)}, {w})"
