@@ -16,7 +16,7 @@ import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint al
 
 from .atomic_io import atomic_write_json
 from .errors import UserInputError
-from .runtime import DictAction, check_data, load_config
+from .runtime import DictAction, check_data, init_cpu_distributed, load_config
 
 __all__ = ["train_main", "evaluate_main", "summarize_nuscenes_metrics", "METRIC_KEYS"]
 
@@ -73,6 +73,7 @@ def train_main(argv=None):
         if not osp.isfile(args.resume):
             _fail(f"--resume checkpoint '{args.resume}' not found")
         cfg.resume, cfg.load_from = True, args.resume
+    init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
         runner.train()
@@ -129,6 +130,7 @@ def evaluate_main(argv=None):
         if cfg.get(key) is not None and "jsonfile_prefix" not in cfg[key]:
             cfg[key]["jsonfile_prefix"] = osp.join(cfg.work_dir, f"results_{name}")
     cfg.load_from = None
+    init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
     except UserInputError as err:

@@ -21,6 +21,7 @@ __all__ = [
     "set_data_root",
     "check_data",
     "missing_images",
+    "init_cpu_distributed",
 ]
 
 INFO_FILES = {"train": "nuscenes_infos_train.pkl", "val": "nuscenes_infos_val.pkl"}
@@ -78,8 +79,16 @@ def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher=
         cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(path))[0])
     cfg.launcher = launcher
     if launcher != "none" and not torch.cuda.is_available():
-        # NCCL needs GPUs; gloo is the CPU backend of torch.distributed
+        # Distributed on CPU: NCCL needs GPUs, gloo is torch.distributed's CPU
+        # backend; and DDP must get device_ids=None for a CPU module (mmengine
+        # passes [LOCAL_RANK] unless the wrapper config says otherwise).
         cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+        wrapper = cfg.get("model_wrapper_cfg") or {}
+        wrapper.setdefault("type", "MMDistributedDataParallel")
+        wrapper.setdefault("broadcast_buffers", False)
+        wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
+        wrapper["device_ids"] = None
+        cfg.model_wrapper_cfg = wrapper
     return cfg
 
 
@@ -97,6 +106,18 @@ def missing_images(dataset_cfg, data_list, limit=5):
             if not osp.isfile(path):
                 missing.append(path)
     return len(missing), missing[:limit], total
+
+
+def init_cpu_distributed(launcher):
+    """Start torch.distributed with gloo when launched by torchrun on a machine without GPUs.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally; it
+    skips its own initialisation when a process group already exists.
+    """
+    import torch.distributed as dist
+
+    if launcher == "pytorch" and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
 
 
 def check_data(cfg, splits=("train", "val")):

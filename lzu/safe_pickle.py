@@ -7,7 +7,7 @@ with an error naming the file and the global it asked for.
 
 A torch tensor pickled with the plain ``pickle`` module (the format of the
 paper's ``saliency.pkl``) references ``torch.storage._load_from_bytes``, which
-calls ``torch.load(..., weights_only=False)``. We substitute a version that
+calls ``torch.load`` with the weights-only guard off. We substitute a version that
 loads the embedded storage with ``weights_only=True``.
 """
 

@@ -1,6 +1,7 @@
 """Shared pytest setup: tests run on CPU, deterministically, without downloads."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -19,3 +20,22 @@ def _seed():
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A tiny synthetic nuScenes-format set (2 train + 1 val scene x 3 samples) with v2 infos."""
+    from lzu.data_prep import create_mono3d_infos
+    from lzu.synthetic import write_synthetic_nuscenes
+
+    root = str(tmp_path_factory.mktemp("nusc"))
+    write_synthetic_nuscenes(root, train_scenes=2, val_scenes=1, samples_per_scene=3, seed=0)
+    create_mono3d_infos(root, version="v1.0-mini", max_sweeps=0)
+    return root
+
+
+def run_tool(args, cwd=ROOT, env=None, timeout=600):
+    """Run ``python <args>`` in the repository; returns the CompletedProcess (text)."""
+    full_env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env=full_env, timeout=timeout)

@@ -1,31 +1,19 @@
 """The real data path on the synthetic set: converter, NuScenesMetric on CPU, train/test tools."""
 
 import json
-import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_tool
 
 import lzu.mmdet3d_plugin  # noqa: F401  (registers modules and the checkpoint allowlist)
-from lzu.data_prep import create_mono3d_infos
-from lzu.synthetic import write_synthetic_nuscenes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT",
            "CAM_BACK_RIGHT")
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("nusc"))
-    write_synthetic_nuscenes(root, train_scenes=2, val_scenes=1, samples_per_scene=3, seed=0)
-    create_mono3d_infos(root, version="v1.0-mini", max_sweeps=0)
-    return root
 
 
 def load_pkl(path):
@@ -118,13 +106,6 @@ def test_empty_predictions_score_zero_with_a_message(synthetic_root, tmp_path):
     nds, out = nds_of(results, synthetic_root, tmp_path / "empty")
     assert nds == 0.0 and out["pred_instances_3d_NuScenes/mAP"] == 0.0
     assert out["pred_instances_3d_NuScenes/mATE"] == 1.0
-
-
-def run_tool(args, cwd=ROOT):
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                            env=env)
-    return result
 
 
 @pytest.mark.slow
