@@ -37,7 +37,7 @@ EOF
 ensure_env() {
     if ! "$PY" -c 'import lzu, mmdet3d' >/dev/null 2>&1; then
         echo "[run.sh] lzu/mmdet3d not importable from $PY: building the environment (first use;"
-        echo "[run.sh] about 15 minutes on 2 cores, seconds once the mmcv wheel is cached)."
+        echo "[run.sh] about 10 minutes on 2 cores; about a minute once the mmcv wheel is cached)."
     fi
     if [ -n "${LZU_PYTHON:-}" ]; then
         LZU_PYTHON=$PY bash mmdetection3d/install.sh

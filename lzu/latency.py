@@ -1,6 +1,6 @@
 """Per-image latency of a mono-3D detector, split into its parts.
 
-``measure_latency`` times ``model.predict`` at batch size 1 (warm-up, then N
+``measure_latencies`` times ``model.predict`` at batch size 1 (warm-up, then N
 timed calls; CUDA is synchronised before every clock read) and, in a second
 loop, the parts that ``predict`` is made of:
 
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-__all__ = ["measure_latency", "percentile", "model_scale", "is_lzu"]
+__all__ = ["measure_latencies", "percentile", "model_scale", "is_lzu"]
 
 
 def percentile(values, q):
@@ -76,35 +76,45 @@ def _parts(model, inputs, samples, clock):
     return {"zoom_ms": zoom_ms, "backbone_neck_ms": (t2 - t1) * 1e3, "head_ms": (t4 - t3) * 1e3}
 
 
-def measure_latency(model, batches, device, warmup=5, iters=20):
-    """Median/p90 latency of ``model.predict`` and the median of each part.
+def measure_latencies(runs, device, warmup=5, iters=20):
+    """Median/p90 ``predict`` latency and the median of each part, for several models.
 
-    ``batches`` yields ``(inputs, data_samples)`` already on ``device`` (batch 1);
-    it is cycled if shorter than ``warmup + iters``.
+    ``runs`` is a list of ``(model, batches)``; ``batches`` holds
+    ``(inputs, data_samples)`` pairs on ``device`` (batch 1) and is cycled.
+    Models are measured interleaved (model A, B, A, B, ...) so that drifts of
+    the machine (thermal, other load) hit all of them alike: ratios between
+    them are measured in the same run. Returns one dict per model.
     """
     clock = _Clock(device)
-    batches = list(batches)
-    if not batches:
-        raise ValueError("measure_latency: no input batches")
+    runs = [(model, list(batches)) for model, batches in runs]
+    if any(not batches for _, batches in runs):
+        raise ValueError("measure_latencies: a model has no input batches")
 
-    def item(i):
+    def item(batches, i):
         return batches[i % len(batches)]
 
-    totals, parts = [], []
+    totals = [[] for _ in runs]
+    parts = [[] for _ in runs]
     with torch.no_grad():
         for i in range(warmup):
-            model.predict(*item(i))
+            for model, batches in runs:
+                model.predict(*item(batches, i))
         for i in range(iters):
-            t0 = clock()
-            model.predict(*item(i))
-            totals.append((clock() - t0) * 1e3)
+            for k, (model, batches) in enumerate(runs):
+                t0 = clock()
+                model.predict(*item(batches, i))
+                totals[k].append((clock() - t0) * 1e3)
         for i in range(iters):
-            parts.append(_parts(model, *item(i), clock))
-    result = {
-        "latency_ms": statistics.median(totals),
-        "latency_p90_ms": percentile(totals, 90),
-        "iters": iters,
-    }
-    for key in parts[0]:
-        result[key] = statistics.median(p[key] for p in parts)
-    return result
+            for k, (model, batches) in enumerate(runs):
+                parts[k].append(_parts(model, *item(batches, i), clock))
+    results = []
+    for k in range(len(runs)):
+        result = {
+            "latency_ms": statistics.median(totals[k]),
+            "latency_p90_ms": percentile(totals[k], 90),
+            "iters": iters,
+        }
+        for key in parts[k][0]:
+            result[key] = statistics.median(p[key] for p in parts[k])
+        results.append(result)
+    return results

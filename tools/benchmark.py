@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from lzu.atomic_io import atomic_open, atomic_write_json
-from lzu.latency import is_lzu, measure_latency, model_scale
+from lzu.latency import is_lzu, measure_latencies, model_scale
 from lzu.runtime import DictAction, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -64,6 +64,10 @@ def build(cfg, checkpoint, device):
     model = MODELS.build(model_cfg)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    else:
+        # no weights: at least the head's prior (cls bias) as in training, so NMS
+        # sees a realistic number of boxes instead of every random-init anchor
+        model.init_weights()
     return model.to(device).eval()
 
 
@@ -189,7 +193,8 @@ def main(argv=None):
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    rows = []
+    rows, runs = [], []
+    distinct = min(args.warmup + args.iters, 8)
     for i, config in enumerate(args.configs):
         name = osp.splitext(osp.basename(config))[0]
         cfg = load_config(config, args.cfg_options, args.data_root)
@@ -199,17 +204,19 @@ def main(argv=None):
         model = build(cfg, ckpt, device)
         ann = osp.join(cfg.test_dataloader.dataset.data_root, cfg.test_dataloader.dataset.ann_file)
         use_fake = args.fake_inputs or not osp.isfile(ann)
-        n = args.warmup + args.iters
-        batches, data_ms = (fake_batches if use_fake else loader_batches)(cfg, model, n)
-        lat = measure_latency(model, batches, device, args.warmup, args.iters)
+        batches, data_ms = (fake_batches if use_fake else loader_batches)(cfg, model, distinct)
+        runs.append((model, batches))
         metrics_path = args.metrics[i] if i < len(args.metrics) else newest_metrics(name)
         summary = read_summary(metrics_path)
-        row = {"name": name, "config": config, "family": "lzu" if is_lzu(model) else "uniform",
-               "scale": model_scale(cfg), **lat, "data_ms": data_ms,
-               "NDS": summary.get("NDS"), "mAP": summary.get("mAP"), "metrics": metrics_path,
-               "inputs": "fake" if use_fake else "dataset"}
-        rows.append(row)
-        print(f"{name}: {lat['latency_ms']:.1f} ms (p90 {lat['latency_p90_ms']:.1f}); "
+        rows.append({"name": name, "config": config, "family": "lzu" if is_lzu(model) else "uniform",
+                     "scale": model_scale(cfg), "data_ms": data_ms, "NDS": summary.get("NDS"),
+                     "mAP": summary.get("mAP"), "metrics": metrics_path,
+                     "inputs": "fake" if use_fake else "dataset"})
+    print(f"timing {len(runs)} models interleaved: {args.warmup} warm-up + {args.iters} iterations",
+          flush=True)
+    for row, lat in zip(rows, measure_latencies(runs, device, args.warmup, args.iters), strict=True):
+        row.update(lat)
+        print(f"{row['name']}: {lat['latency_ms']:.1f} ms (p90 {lat['latency_p90_ms']:.1f}); "
               f"zoom {lat['zoom_ms']:.2f}, backbone+neck {lat['backbone_neck_ms']:.1f}, "
               f"head {lat['head_ms']:.1f} ms; NDS {row['NDS']}", flush=True)
     ratios = overheads(rows)
