@@ -112,8 +112,10 @@ def main(argv=None):
         ckpt = osp.join(mwd, f"iter_{args.iters}.pth")
         if not osp.isfile(ckpt):
             say(f"4/7 training {label} ({name}) for {args.iters} iterations [{step + 1}/2]")
+            # evaluated once, below, by tools/test.py: no validation inside training
+            no_val = ["val_cfg=None", "val_dataloader=None", "val_evaluator=None"]
             run([py, "tools/train.py", config, "--work-dir", mwd, "--data-root", data,
-                 "--cfg-options", *opts], log=osp.join(wd, f"train_{name}.log"))
+                 "--cfg-options", *opts, *no_val], log=osp.join(wd, f"train_{name}.log"))
         else:
             say(f"4/7 reusing {ckpt}")
         metrics_file = osp.join(mwd, f"metrics_iter_{args.iters}.json")
@@ -139,6 +141,7 @@ def main(argv=None):
     say("7/7 drawing the zoom visualisation")
     vis = osp.join(wd, "zoom_visualization.png")
     run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
+         "--index", "1", "--features", "--checkpoint", checkpoints[1],
          "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
 
     table = ["| model | " + " | ".join(KEYS) + " | ms/image |",
