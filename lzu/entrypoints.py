@@ -10,7 +10,9 @@ import os.path as osp
 import pickle
 import sys
 
+import torch
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 
@@ -82,12 +84,29 @@ def train_main(argv=None):
     return runner
 
 
-def load_weights(runner, checkpoint, config):
-    """Strictly load ``checkpoint`` into the runner's model, or exit with a clear message."""
+UNSAFE_FLAG = "--unsafe-trust-checkpoint"
+
+
+def load_weights(runner, checkpoint, config, trust=False):
+    """Strictly load ``checkpoint`` into the runner's model, or exit with a clear message.
+
+    Loading goes through torch's weights-only unpickler plus lzu's allowlist.
+    ``trust=True`` (the ``--unsafe-trust-checkpoint`` flag) unpickles the file
+    with every global allowed, which can run code stored in it: only for a file
+    the user trusts that the safe loader refuses.
+    """
     try:
-        runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
+        if trust:
+            print(f"WARNING: {UNSAFE_FLAG}: unpickling '{checkpoint}' without restrictions; "
+                  "a malicious file can run arbitrary code on this machine", file=sys.stderr)
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            model = runner.model.module if hasattr(runner.model, "module") else runner.model
+            _load_checkpoint_to_model(model, ckpt, strict=True)
+        else:
+            runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
     except pickle.UnpicklingError as err:
-        _fail(f"checkpoint '{checkpoint}' was refused by the safe loader: {err}")
+        _fail(f"checkpoint '{checkpoint}' was refused by the safe loader: {err}\n"
+              f"if you trust this file, {UNSAFE_FLAG} loads it without that protection")
     except RuntimeError as err:
         _fail(f"checkpoint '{checkpoint}' does not match the model of '{config}':\n{err}")
 
@@ -116,6 +135,12 @@ def evaluate_main(argv=None):
     parser.add_argument(
         "--out", help="metrics JSON (default: <work-dir>/metrics_<checkpoint name>.json)"
     )
+    parser.add_argument(
+        UNSAFE_FLAG,
+        action="store_true",
+        help="load a checkpoint the safe loader refuses by unpickling it without restrictions; "
+        "this can run code stored in the file, so use it only for files you trust",
+    )
     _common_args(parser)
     args = parser.parse_args(argv)
     try:
@@ -135,7 +160,7 @@ def evaluate_main(argv=None):
         runner = Runner.from_cfg(cfg)
     except UserInputError as err:
         _fail(err)
-    load_weights(runner, args.checkpoint, args.config)
+    load_weights(runner, args.checkpoint, args.config, trust=args.unsafe_trust_checkpoint)
     try:
         metrics = runner.test()
     except UserInputError as err:
