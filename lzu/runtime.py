@@ -24,7 +24,6 @@ __all__ = [
     "init_cpu_distributed",
 ]
 
-INFO_FILES = {"train": "nuscenes_infos_train.pkl", "val": "nuscenes_infos_val.pkl"}
 PREPARE_HINT = (
     "prepare nuScenes with `python tools/create_data.py --root-path {root}` "
     "(see README, 'Running the paper's experiments')"
@@ -126,6 +125,7 @@ def check_data(cfg, splits=("train", "val")):
     Info files must be mmdet3d v2 files (``lzu.infos.load_infos`` explains v1
     and corrupt files); every image they reference must exist.
     """
+    checked = set()
     for key, dataset in _datasets(cfg):
         split = "train" if key.startswith("train") else "val"
         if split not in splits:
@@ -138,6 +138,9 @@ def check_data(cfg, splits=("train", "val")):
             raise DataError(
                 f"info file '{ann}' ({key}) not found; " + PREPARE_HINT.format(root=root)
             )
+        if ann in checked:
+            continue
+        checked.add(ann)
         n_missing, examples, total = missing_images(dataset, load_infos(ann))
         if n_missing:
             raise DataError(

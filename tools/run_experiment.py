@@ -52,16 +52,16 @@ def gpus_to_use():
     return gpus
 
 
-def check_data(data_root):
-    from lzu.runtime import INFO_FILES, PREPARE_HINT
+def check_data(config, data_root):
+    """The tools' own early check (data root, v2 infos, images), before anything runs."""
+    from lzu.errors import UserInputError
+    from lzu.runtime import check_data as check
+    from lzu.runtime import load_config
 
-    if not osp.isdir(data_root):
-        sys.exit(f"[run.sh] error: data root '{data_root}' not found; "
-                 + PREPARE_HINT.format(root=data_root))
-    for split, name in INFO_FILES.items():
-        if not osp.isfile(osp.join(data_root, name)):
-            sys.exit(f"[run.sh] error: {split} info file '{osp.join(data_root, name)}' not found; "
-                     + PREPARE_HINT.format(root=data_root))
+    try:
+        check(load_config(osp.join(ROOT, config), data_root=data_root))
+    except (UserInputError, FileNotFoundError) as err:
+        sys.exit(f"[run.sh] error: {err}")
 
 
 def ensure_saliency(name, data_root):
@@ -109,7 +109,7 @@ def main(argv=None):
         sys.exit(f"[run.sh] error: no config '{config}'")
     data_root = os.environ.get("DATA_ROOT", "data/nuscenes")
     work_dir = args.work_dir
-    check_data(data_root)
+    check_data(config, data_root)
     ensure_saliency(args.experiment, data_root)
     gpus = gpus_to_use()
 
