@@ -2,7 +2,7 @@
 
 mmdet3d 1.4's camera-box path (``_format_camera_bbox``, used for every
 monocular model) merges the six cameras of a frame with
-``nuscenes_metric.nusc_box_to_cam_box3d``, which hard-codes ``.cuda()`` and so
+``nuscenes_metric.nusc_box_to_cam_box3d``, which moves its tensors to the GPU unconditionally and so
 crashes on a CPU-only machine. This subclass is the one place where that is
 fixed: while ``_format_camera_bbox`` runs, the module-level helper is swapped
 for ``nusc_box_to_cam_box3d_on(device)``, which does the same conversion on
