@@ -68,8 +68,9 @@ class FixedGrid(nn.Module):
         return (h, w)
 
     def grids(self, device, dtype=torch.float32):
-        """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device/dtype."""
-        key = (torch.device(device), dtype)
+        """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype and
+        ``output_shape`` (so assigning a new ``output_shape`` takes effect)."""
+        key = (torch.device(device), dtype, tuple(self.output_shape))
         if key not in self._cache:
             saliency = self.saliency.to(device=device, dtype=dtype)
             grid = saliency_to_grid(

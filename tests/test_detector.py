@@ -194,6 +194,8 @@ def test_grid_caches_follow_the_input_shape(saliency_files):
     assert len(model._inverse_cache) == 2
     (key, inverses), = [(k, v) for k, v in model._inverse_cache.items() if k[0] == (256, 416)]
     assert [tuple(i.shape[1:3]) for i in inverses] == [tuple(f.shape[-2:]) for f in feats]
+    # the zoomed image follows the new output_shape (120 x 200, padded to 128 x 224)
+    assert feats[0].shape[-2:] == (128 // 8, 224 // 8)
 
 
 def test_bad_output_shape_is_reported(saliency_files):
