@@ -31,6 +31,7 @@ environment variables:
   WORK_DIR     output root (default: work_dirs)
   DATA_ROOT    nuScenes root for experiments (default: data/nuscenes)
   GPUS         GPUs to train on (default: all visible)
+  SALIENCY     saliency file for LZU experiments (default: saliency.pkl, built if missing)
 EOF
 }
 

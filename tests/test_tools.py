@@ -1,7 +1,9 @@
 """The user-facing tools run end to end: benchmarks, zoom visualisation, `run.sh demo`."""
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, run_tool
@@ -68,3 +70,31 @@ def test_demo_runs_the_whole_path_and_writes_its_outputs(tmp_path):
     for png in (work / "benchmark" / "accuracy_latency.png", work / "zoom_visualization.png"):
         with Image.open(png) as im:
             assert im.format == "PNG"
+
+
+TINY = ["model.backbone.init_cfg=None", "model.backbone.depth=18", "model.backbone.dcn=None",
+        "model.backbone.stage_with_dcn=(False,False,False,False)",
+        "model.neck.in_channels=[64,128,256,512]", "train_cfg.max_epochs=1",
+        "train_dataloader.batch_size=4", "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False", "test_dataloader.num_workers=0",
+        "test_dataloader.persistent_workers=False",
+        *[f"{s}_dataloader.dataset.metainfo.version=v1.0-mini" for s in ("train", "val", "test")]]
+
+
+@pytest.mark.slow
+def test_run_sh_experiment_builds_saliency_trains_and_evaluates(synthetic_root, tmp_path):
+    """`sh run.sh lzu_fcos3d_0.25` on the tiny set, shrunk to ResNet-18 for one epoch."""
+    saliency = tmp_path / "saliency.pkl"
+    env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=synthetic_root,
+               WORK_DIR=str(tmp_path / "work"), SALIENCY=str(saliency), PYTHONWARNINGS="ignore")
+    result = subprocess.run(["sh", "run.sh", "lzu_fcos3d_0.25", "--cfg-options", *TINY], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=900)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "is missing: building it" in out and saliency.is_file()
+    assert "no ckpt/lzu_fcos3d_0.25.pth" in out
+    assert "1/3" in out and "2/3" in out and "3/3" in out
+    work = tmp_path / "work" / "lzu_fcos3d_0.25"
+    summary = json.loads((work / "metrics_epoch_1.json").read_text())["summary"]
+    assert set(summary) == {"NDS", "mAP", "mATE", "mASE", "mAOE", "mAVE", "mAAE"}

@@ -2,7 +2,9 @@
 
     python tools/run_experiment.py lzu_fcos3d_0.75 --work-dir work_dirs/lzu_fcos3d_0.75
 
-Environment: DATA_ROOT (default data/nuscenes), GPUS (default: all visible).
+Environment: DATA_ROOT (default data/nuscenes), GPUS (default: all visible),
+SALIENCY (LZU only; default <repo>/saliency.pkl, built from the train infos if missing).
+Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 1. If ckpt/<experiment>.pth exists, evaluate it (else say where it comes from).
 2. Train on GPUS GPUs with torchrun (resuming if the work dir has a checkpoint).
 3. Evaluate the trained model.
@@ -64,17 +66,19 @@ def check_data(config, data_root):
         sys.exit(f"[run.sh] error: {err}")
 
 
-def ensure_saliency(name, data_root):
-    """LZU experiments read saliency.pkl; build it from the train infos if it is missing."""
-    if not name.startswith("lzu"):
-        return
-    path = osp.join(ROOT, "saliency.pkl")
+def ensure_saliency(data_root):
+    """LZU reads SALIENCY (default <repo>/saliency.pkl); build it from the train infos if missing.
+
+    Returns the cfg-options that point the model at it.
+    """
+    path = os.path.abspath(os.environ.get("SALIENCY") or osp.join(ROOT, "saliency.pkl"))
     if osp.isfile(path):
         say(f"using saliency {path} (never overwritten)")
-        return
-    say(f"saliency.pkl is missing: building it from {data_root}/nuscenes_infos_train.pkl")
-    run([sys.executable, "tools/make_saliency.py",
-         "--infos", osp.join(data_root, "nuscenes_infos_train.pkl"), "--out", path])
+    else:
+        say(f"{path} is missing: building it from {data_root}/nuscenes_infos_train.pkl")
+        run([sys.executable, "tools/make_saliency.py",
+             "--infos", osp.join(data_root, "nuscenes_infos_train.pkl"), "--out", path])
+    return ["--cfg-options", f"model.grid_generator.saliency_file={path}"]
 
 
 def latest_checkpoint(work_dir):
@@ -94,9 +98,9 @@ def latest_checkpoint(work_dir):
     return max(found)[2] if found else None
 
 
-def evaluate(config, checkpoint, work_dir, data_root):
+def evaluate(config, checkpoint, work_dir, data_root, extra=()):
     run([sys.executable, "tools/test.py", config, checkpoint,
-         "--work-dir", work_dir, "--data-root", data_root])
+         "--work-dir", work_dir, "--data-root", data_root, *extra])
 
 
 def main(argv=None):
@@ -110,13 +114,14 @@ def main(argv=None):
     data_root = os.environ.get("DATA_ROOT", "data/nuscenes")
     work_dir = args.work_dir
     check_data(config, data_root)
-    ensure_saliency(args.experiment, data_root)
+    if args.experiment.startswith("lzu"):
+        extra = [*extra, *ensure_saliency(data_root)]
     gpus = gpus_to_use()
 
     paper_ckpt = osp.join("ckpt", f"{args.experiment}.pth")
     if osp.isfile(osp.join(ROOT, paper_ckpt)):
         say(f"1/3 evaluating the paper's checkpoint {paper_ckpt}")
-        evaluate(config, paper_ckpt, osp.join(work_dir, "paper_ckpt"), data_root)
+        evaluate(config, paper_ckpt, osp.join(work_dir, "paper_ckpt"), data_root, extra)
     else:
         say(f"1/3 no {paper_ckpt}: skipping its evaluation; {PAPER_CKPTS}")
 
@@ -138,7 +143,7 @@ def main(argv=None):
     if ckpt is None:
         sys.exit(f"[run.sh] error: training wrote no checkpoint into {work_dir}")
     say(f"3/3 evaluating {ckpt}")
-    evaluate(config, ckpt, work_dir, data_root)
+    evaluate(config, ckpt, work_dir, data_root, extra)
 
 
 if __name__ == "__main__":
