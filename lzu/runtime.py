@@ -22,6 +22,7 @@ __all__ = [
     "check_data",
     "missing_images",
     "init_cpu_distributed",
+    "build_model",
 ]
 
 PREPARE_HINT = (
@@ -105,6 +106,28 @@ def missing_images(dataset_cfg, data_list, limit=5):
             if not osp.isfile(path):
                 missing.append(path)
     return len(missing), missing[:limit], total
+
+
+def build_model(cfg, checkpoint=None):
+    """Build ``cfg.model`` without downloading pretrained weights; load ``checkpoint`` strictly.
+
+    ``cfg`` is not modified (mmdet's ResNet pops keys from its config while building).
+    """
+    import copy
+
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+
+    init_default_scope(cfg.get("default_scope", "mmdet3d"))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    model = MODELS.build(model_cfg)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    return model
 
 
 def init_cpu_distributed(launcher):

@@ -78,16 +78,9 @@ def make_batch(img_hw=(180, 320), batch=1, with_gt=True, seed=0, pad_to=32):
 
 def build_model(config_path, **model_overrides):
     """Build the model of a config with random init (no download). Returns (model, cfg)."""
-    import copy
-
-    from mmdet3d.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules)
+    from lzu.runtime import build_model as build
     from lzu.runtime import load_config
 
     cfg = load_config(config_path)
-    init_default_scope(cfg.get("default_scope", "mmdet3d"))
-    cfg.model.backbone.init_cfg = None
     cfg.model.update(model_overrides)
-    return MODELS.build(copy.deepcopy(cfg.model)), cfg
+    return build(cfg), cfg

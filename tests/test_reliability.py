@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, run_tool
+from conftest import ROOT, MarkerExploit, run_tool
 
 import lzu.mmdet3d_plugin  # noqa: F401  (checkpoint allowlist, atomic backend)
 
@@ -151,18 +151,10 @@ def test_more_gpus_than_visible(synthetic_root, tmp_path):
 # ------------------------------------------------------- safe loading
 
 
-class _Exploit:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_crafted_checkpoint_is_refused_and_runs_nothing(synthetic_root, tmp_path):
     marker = tmp_path / "pwned"
     ckpt = tmp_path / "evil.pth"
-    torch.save({"state_dict": {}, "meta": {"x": _Exploit(str(marker))}}, ckpt)
+    torch.save({"state_dict": {}, "meta": {"x": MarkerExploit(str(marker))}}, ckpt)
     result = run_tool(["tools/test.py", BASELINE, str(ckpt), "--data-root", synthetic_root,
                        "--work-dir", str(tmp_path / "w"), "--cfg-options", *QUIET])
     assert_clean_error(result, "refused by the safe loader", "open")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import MarkerExploit
 
 from lzu.fixed_grid import FixedGrid
 from lzu.saliency_io import SaliencyError, save_saliency
@@ -293,17 +294,9 @@ def test_save_saliency_round_trip(tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["saliency.pkl"]
 
 
-class _Exploit:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_crafted_saliency_pickle_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
-    path = write_pickle(tmp_path, _Exploit(str(marker)), "evil.pkl")
+    path = write_pickle(tmp_path, MarkerExploit(str(marker)), "evil.pkl")
     with pytest.raises(pickle.UnpicklingError, match="io.open") as err:
         FixedGrid(str(path), (60, 100))
     assert "evil.pkl" in str(err.value)

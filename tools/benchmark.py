@@ -26,7 +26,7 @@ import torch
 
 from lzu.atomic_io import atomic_open, atomic_write_json
 from lzu.latency import is_lzu, measure_latencies, model_scale
-from lzu.runtime import DictAction, load_config
+from lzu.runtime import DictAction, build_model, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -52,19 +52,8 @@ def parse_args(argv=None):
 
 
 def build(cfg, checkpoint, device):
-    import copy
-
-    from mmdet3d.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    init_default_scope(cfg.get("default_scope", "mmdet3d"))
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.init_cfg = None
-    model = MODELS.build(model_cfg)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
-    else:
+    model = build_model(cfg, checkpoint)
+    if not checkpoint:
         # no weights: at least the head's prior (cls bias) as in training, so NMS
         # sees a realistic number of boxes instead of every random-init anchor
         model.init_weights()

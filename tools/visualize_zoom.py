@@ -19,7 +19,7 @@ from PIL import Image
 
 from lzu.atomic_io import atomic_open
 from lzu.fixed_grid import FixedGrid
-from lzu.runtime import DictAction, load_config
+from lzu.runtime import DictAction, build_model, load_config
 from lzu.unzoom import invert_grid, unzoom
 from lzu.zoom import zoom
 
@@ -57,21 +57,9 @@ def to_image(t):
 
 def feature_panels(cfg, args, img_uint8):
     """Channel-mean |features| of one FPN level, zoomed frame and unzoomed."""
-    import copy
-
-    from mmdet3d.registry import MODELS
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    import lzu.mmdet3d_plugin  # noqa: F401
-
-    init_default_scope("mmdet3d")
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.init_cfg = None
-    model = MODELS.build(model_cfg).eval()
-    if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location="cpu", strict=True)
     from mmdet3d.structures import Det3DDataSample
+
+    model = build_model(cfg, args.checkpoint).eval()
 
     data = {"inputs": {"img": [img_uint8]}, "data_samples": [Det3DDataSample(metainfo={})]}
     with torch.no_grad():
