@@ -10,23 +10,43 @@ out like a *uniformly* downsampled image, it finds the tile of the warped grid
 that contains the pixel and the pixel's local coordinates in that tile, which
 give the zoomed-frame position to sample.
 
+Two border behaviours (``border=``):
+
+* ``"exact"``: the true inverse. A pixel on the outer boundary of the warped grid
+  up to float rounding (``_EDGE_TOL`` pixels) counts as covered; pixels no tile
+  covers get ``OUTSIDE``, far outside [-1, 1], so ``grid_sample`` (zero padding)
+  returns zeros there.
+* ``"paper"``: what the paper's released ``invert_grid`` computes, bit for bit in
+  its decisions. The coarse grid is used as given (no snapping); a pixel belongs
+  to a tile when both local coordinates lie in ``[-1e-8, 1 + 1e-8]`` (compared in
+  the grid's dtype, as torch compares a tensor with a Python float); where several
+  tiles qualify the one with the highest row-major index wins (the last write of
+  the paper's scatter); a pixel in no tile keeps ``2 * max(H, W)`` in both tile
+  coordinates and is normalised like the others, so at coarse levels it can land
+  *inside* [-1, 1] and sample a fixed interior feature.
+
 Conventions: grids are ``(B, H, W, 2)``, xy order, ``[-1, 1]``, align_corners=True
-(see ``lzu.zoom``). Pixels no tile covers get coordinates far outside [-1, 1],
-so ``grid_sample`` (zero padding) returns zeros there.
+(see ``lzu.zoom``).
 """
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["invert_grid", "unzoom", "OUTSIDE"]
+__all__ = ["invert_grid", "unzoom", "OUTSIDE", "BORDERS"]
+
+#: Accepted values of ``invert_grid(..., border=)``.
+BORDERS = ("exact", "paper")
 
 #: Coordinate given to uncovered pixels: far enough outside [-1, 1] that bilinear
 #: sampling with zero padding returns exactly 0 for any map at least 2 pixels wide.
 OUTSIDE = -10.0
 
 #: Slack, in pixels, for a pixel to count as covered when it lies on the outer
-#: boundary of the warped grid up to float rounding.
+#: boundary of the warped grid up to float rounding (``border="exact"``).
 _EDGE_TOL = 1e-3
+
+#: The paper's coverage slack on local tile coordinates (``border="paper"``).
+_PAPER_EPS = 1e-8
 
 
 def _feature_hw(input_shape):
@@ -77,6 +97,60 @@ def _invert_separable(grid, h, w):
     u = torch.where(cov_x, u, torch.full_like(u, OUTSIDE))
     v = torch.where(cov_y, v, torch.full_like(v, OUTSIDE))
     return torch.stack((u[:, None, :].expand(b, h, w), v[:, :, None].expand(b, h, w)), dim=-1)
+
+
+def _paper_bounds(dtype, device):
+    """The paper's coverage interval ``[-1e-8, 1 + 1e-8]`` as the grid's dtype sees it."""
+    lo = torch.tensor(-_PAPER_EPS, dtype=dtype, device=device)
+    hi = torch.tensor(1.0 + _PAPER_EPS, dtype=dtype, device=device)
+    return lo, hi
+
+
+def _paper_axis(nodes, size):
+    """One axis of the paper's separable inverse.
+
+    ``nodes``: ``(B, n)`` node positions in pixels; ``size``: pixels on this axis.
+    Tile ``c`` spans ``[nodes[c], nodes[c + 1]]``; pixel ``j`` has local coordinate
+    ``(j - nodes[c]) / (nodes[c + 1] - nodes[c])`` in every tile, is covered by the
+    tiles where it lies in the paper's interval, and takes the highest one.
+    Returns ``(t, covered)``, both ``(B, size)``: the tile coordinate ``c + local``
+    and whether any tile covers the pixel.
+    """
+    n = nodes.shape[1]
+    lo, hi = _paper_bounds(nodes.dtype, nodes.device)
+    px = torch.arange(size, device=nodes.device, dtype=nodes.dtype)
+    start, width = nodes[:, :-1, None], (nodes[:, 1:] - nodes[:, :-1])[:, :, None]
+    local = (px - start) / width  # (B, n - 1, size)
+    inside = (local >= lo) & (local <= hi)
+    tiles = torch.arange(1, n, device=nodes.device)[None, :, None]
+    last = (inside * tiles).amax(dim=1) - 1  # (B, size); -1 where no tile covers
+    alpha = local.gather(1, last.clamp_min(0)[:, None, :])[:, 0]
+    return last.to(nodes.dtype) + alpha, last >= 0
+
+
+def _invert_separable_paper(grid, h, w):
+    """The paper's separable inverse (see the module docstring, ``border="paper"``).
+
+    A pixel is in a 2-D tile when its column is in the tile's column span and its
+    row in the tile's row span, so coverage is the product of the two axes'.
+    """
+    b, gh, gw, _ = grid.shape
+    tx, cov_x = _paper_axis(_to_pixels(grid[:, 0, :, 0], w), w)  # (B, W)
+    ty, cov_y = _paper_axis(_to_pixels(grid[:, :, 0, 1], h), h)  # (B, H)
+    t = torch.stack((tx[:, None, :].expand(b, h, w), ty[:, :, None].expand(b, h, w)), dim=-1)
+    covered = cov_y[:, :, None] & cov_x[:, None, :]
+    return _paper_finish(t, covered, h, w, gh, gw)
+
+
+def _paper_finish(t, covered, h, w, gh, gw):
+    """Tile coordinates ``t`` ``(B, H, W, 2)`` -> the paper's inverse grid.
+
+    Uncovered pixels get the sentinel in both coordinates; then everything is
+    normalised by the tile counts, in the paper's operation order.
+    """
+    sentinel = torch.tensor(2 * max(h, w), dtype=t.dtype, device=t.device)
+    t = torch.where(covered[..., None], t, sentinel)
+    return torch.stack((t[..., 0] / (gw - 1) * 2.0 - 1.0, t[..., 1] / (gh - 1) * 2.0 - 1.0), dim=-1)
 
 
 def _lines_at(nodes_along, nodes_across, queries):
@@ -140,13 +214,100 @@ def _solve_bilinear(p00, p01, p10, p11, p):
     return alpha, beta
 
 
-def _invert_nonseparable(grid, h, w):
-    """General piecewise-bilinear inverse.
+def _locate_tiles(gx, gy, h, w):
+    """Tile ``(row, col)`` of every pixel of an ``h x w`` map, each ``(B, H, W)``.
 
-    1. Column line ``c`` (nodes ``(r, c)`` for all ``r``) is a polyline; at every
-       pixel row ``y`` it has an x position ``X_c(y)``. Because the warp does not
-       fold, ``X_0(y) <= X_1(y) <= ...``, so a pixel's tile column is a
-       ``searchsorted`` of its x in that sequence. Rows likewise.
+    ``gx``, ``gy``: ``(B, gh, gw)`` node positions in pixels. Column line ``c``
+    (nodes ``(r, c)`` for all ``r``) is a polyline; at every pixel row ``y`` it has
+    an x position ``X_c(y)``. Because the warp does not fold,
+    ``X_0(y) <= X_1(y) <= ...``, so a pixel's tile column is a ``searchsorted`` of
+    its x in that sequence; rows likewise. Pixels outside the warped grid get the
+    nearest tile.
+    """
+    b, gh, gw = gx.shape
+    px = torch.arange(w, device=gx.device, dtype=gx.dtype)
+    py = torch.arange(h, device=gx.device, dtype=gx.dtype)
+    # x of every column line at every pixel row: (B, gw, H) -> (B, H, gw)
+    col_x = _lines_at(gy.transpose(1, 2), gx.transpose(1, 2), py).transpose(1, 2)
+    # y of every row line at every pixel column: (B, gh, W) -> (B, W, gh)
+    row_y = _lines_at(gx, gy, px).transpose(1, 2)
+    qx = px.expand(b, h, w)
+    qy = py[:, None].expand(b, h, w)
+    col = torch.searchsorted(col_x.contiguous(), qx.contiguous(), right=True) - 1
+    row = torch.searchsorted(row_y.contiguous(), qy.transpose(1, 2).contiguous(), right=True) - 1
+    return row.transpose(1, 2).clamp(0, gh - 2), col.clamp(0, gw - 2)
+
+
+def _tile_corners(gx, gy, row, col):
+    """Corners ``p00, p01, p10, p11`` (``(B, H, W, 2)``, pixels) of each pixel's tile.
+
+    ``p01`` is one column right of ``p00``, ``p10`` one row down.
+    """
+    b, gh, gw = gx.shape
+    _, h, w = row.shape
+    nodes = torch.stack((gx, gy), dim=-1).reshape(b, gh * gw, 2)
+
+    def corner(dr, dc):
+        flat = ((row + dr) * gw + (col + dc)).reshape(b, h * w, 1).expand(b, h * w, 2)
+        return nodes.gather(1, flat).reshape(b, h, w, 2)
+
+    return corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)
+
+
+def _pixel_centres(b, h, w, dtype, device):
+    """``(B, H, W, 2)`` xy integer positions of every pixel."""
+    px = torch.arange(w, device=device, dtype=dtype)
+    py = torch.arange(h, device=device, dtype=dtype)
+    return torch.stack((px.expand(b, h, w), py[:, None].expand(b, h, w)), dim=-1)
+
+
+def _local_coords(gx, gy, row, col):
+    """Local ``(alpha, beta)`` of every pixel in tile ``(row, col)`` (each ``(B, H, W)``)."""
+    b, _, _ = gx.shape
+    _, h, w = row.shape
+    p = _pixel_centres(b, h, w, gx.dtype, gx.device)
+    return _solve_bilinear(*_tile_corners(gx, gy, row, col), p)
+
+
+def _paper_local_coords(gx, gy, row, col):
+    """Local ``(alpha, beta)`` in tile ``(row, col)`` with the paper's arithmetic.
+
+    Same patch as ``_solve_bilinear``, but evaluated as the released code does, in
+    the grid's dtype: corners and pixels relative to ``floor(p00)``, the quadratic
+    in the column coordinate ``mu`` (``(c x d) mu^2 + (c x b + m x d) mu + m x b = 0``
+    with ``b = p10 - p00``, ``c = p01 - p00``, ``d = p00 - p01 - p10 + p11``,
+    ``m = p00 - p``) solved by the textbook formula, a root taken only if it lies
+    in [0, 1] (else ``mu = -1``), then the row coordinate from the y equation.
+    Its rounding decides which border pixels the 1e-8 test keeps.
+    """
+    b, _, _ = gx.shape
+    _, h, w = row.shape
+    p00, p01, p10, p11 = _tile_corners(gx, gy, row, col)
+    ref = torch.floor(p00)
+    v00, v01, v10, v11 = p00 - ref, p01 - ref, p10 - ref, p11 - ref
+    m = v00 - (_pixel_centres(b, h, w, gx.dtype, gx.device) - ref)
+    eb, ec, ed = v10 - v00, v01 - v00, v00 - v10 - v01 + v11
+    qa, qb, qc = _cross(ec, ed), _cross(ec, eb) + _cross(m, ed), _cross(m, eb)
+    quadratic = qa.abs() > 1e-10
+    safe_qa = torch.where(quadratic, qa, torch.ones_like(qa))
+    disc = (qb**2 - 4 * qa * qc) ** 0.5
+    none = torch.full_like(qa, -1.0)
+    roots = (
+        torch.where(quadratic, (-qb + disc) / (2 * safe_qa), none),
+        torch.where(quadratic, (-qb - disc) / (2 * safe_qa), none),
+        torch.where(quadratic, none, -qc / torch.where(quadratic, torch.ones_like(qb), qb)),
+    )
+    mu = none
+    for root in roots:  # later roots in [0, 1] win, as in the paper
+        mu = torch.where((root >= 0) & (root <= 1), root, mu)
+    lam = -1 * (m[..., 1] + mu * ec[..., 1]) / (eb[..., 1] + ed[..., 1] * mu)
+    return mu, lam
+
+
+def _invert_nonseparable(grid, h, w):
+    """General piecewise-bilinear inverse (``border="exact"``).
+
+    1. Find every pixel's tile (``_locate_tiles``).
     2. Solve the bilinear patch of that tile for the local coordinates.
     3. Pixels whose local coordinates fall outside the tile are uncovered.
     Cost ``O(H W log(max(gh, gw)))``; no Python loop over batch or tiles.
@@ -154,29 +315,8 @@ def _invert_nonseparable(grid, h, w):
     b, gh, gw, _ = grid.shape
     gx = _to_pixels(grid[..., 0], w)  # (B, gh, gw)
     gy = _to_pixels(grid[..., 1], h)
-    px = torch.arange(w, device=grid.device, dtype=grid.dtype)
-    py = torch.arange(h, device=grid.device, dtype=grid.dtype)
-
-    # x of every column line at every pixel row: (B, gw, H) -> (B, H, gw)
-    col_x = _lines_at(gy.transpose(1, 2), gx.transpose(1, 2), py).transpose(1, 2)
-    # y of every row line at every pixel column: (B, gh, W) -> (B, W, gh)
-    row_y = _lines_at(gx, gy, px).transpose(1, 2)
-
-    qx = px.expand(b, h, w)
-    qy = py[:, None].expand(b, h, w)
-    col = torch.searchsorted(col_x.contiguous(), qx.contiguous(), right=True) - 1
-    row = torch.searchsorted(row_y.contiguous(), qy.transpose(1, 2).contiguous(), right=True) - 1
-    col = col.clamp(0, gw - 2)
-    row = row.transpose(1, 2).clamp(0, gh - 2)
-
-    nodes = torch.stack((gx, gy), dim=-1).reshape(b, gh * gw, 2)
-
-    def corner(dr, dc):
-        flat = ((row + dr) * gw + (col + dc)).reshape(b, h * w, 1).expand(b, h * w, 2)
-        return nodes.gather(1, flat).reshape(b, h, w, 2)
-
-    p = torch.stack((qx, qy), dim=-1)
-    alpha, beta = _solve_bilinear(corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1), p)
+    row, col = _locate_tiles(gx, gy, h, w)
+    alpha, beta = _local_coords(gx, gy, row, col)
     tol = 1e-3
     covered = (alpha >= -tol) & (alpha <= 1 + tol) & (beta >= -tol) & (beta <= 1 + tol)
     u = 2.0 * (col.to(grid.dtype) + alpha.clamp(0.0, 1.0)) / (gw - 1) - 1.0
@@ -185,7 +325,35 @@ def _invert_nonseparable(grid, h, w):
     return torch.where(covered[..., None], out, torch.full_like(out, OUTSIDE))
 
 
-def invert_grid(grid, input_shape, separable=True):
+def _invert_nonseparable_paper(grid, h, w):
+    """The paper's non-separable inverse (see the module docstring, ``border="paper"``).
+
+    Only the tiles touching a pixel can hold it within the paper's 1e-8 slack, so
+    the 3 x 3 tiles around the one ``_locate_tiles`` finds are tested, and the
+    highest-indexed tile that holds the pixel wins, as in the paper's scatter.
+    """
+    b, gh, gw, _ = grid.shape
+    gx = _to_pixels(grid[..., 0], w)
+    gy = _to_pixels(grid[..., 1], h)
+    row0, col0 = _locate_tiles(gx, gy, h, w)
+    lo, hi = _paper_bounds(grid.dtype, grid.device)
+    best = torch.full_like(row0, -1)
+    t = torch.zeros(b, h, w, 2, dtype=grid.dtype, device=grid.device)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            row, col = row0 + dr, col0 + dc
+            valid = (row >= 0) & (row <= gh - 2) & (col >= 0) & (col <= gw - 2)
+            row, col = row.clamp(0, gh - 2), col.clamp(0, gw - 2)
+            alpha, beta = _paper_local_coords(gx, gy, row, col)
+            flat = row * (gw - 1) + col
+            take = valid & (alpha >= lo) & (alpha <= hi) & (beta >= lo) & (beta <= hi) & (flat > best)
+            best = torch.where(take, flat, best)
+            cand = torch.stack((col.to(grid.dtype) + alpha, row.to(grid.dtype) + beta), dim=-1)
+            t = torch.where(take[..., None], cand, t)
+    return _paper_finish(t, best >= 0, h, w, gh, gw)
+
+
+def invert_grid(grid, input_shape, separable=True, border="exact"):
     """Inverse sampling grid of a coarse zoom grid, at a feature resolution.
 
     Args:
@@ -195,6 +363,9 @@ def invert_grid(grid, input_shape, separable=True):
             or ``(H, W)``.
         separable: use the closed-form per-axis inverse (valid only for grids
             whose x depends on the column alone and y on the row alone).
+        border: ``"exact"`` (the true inverse; uncovered pixels sample zero) or
+            ``"paper"`` (the paper's released code, border included); see the
+            module docstring.
 
     Returns:
         ``(B, H, W, 2)`` grid such that
@@ -205,9 +376,13 @@ def invert_grid(grid, input_shape, separable=True):
         raise ValueError(f"grid must have shape (B, gh, gw, 2), got {tuple(grid.shape)}")
     if min(grid.shape[1], grid.shape[2]) < 2:
         raise ValueError(f"grid must be at least 2x2 nodes, got {tuple(grid.shape[1:3])}")
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
     h, w = _feature_hw(input_shape)
     if h < 1 or w < 1:
         raise ValueError(f"feature map must be non-empty, got {h}x{w}")
+    if border == "paper":
+        return (_invert_separable_paper if separable else _invert_nonseparable_paper)(grid, h, w)
     if separable:
         return _invert_separable(grid, h, w)
     return _invert_nonseparable(grid, h, w)

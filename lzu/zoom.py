@@ -17,8 +17,7 @@ Conventions used throughout ``lzu``:
   in the *input* image that output position samples.
 """
 
-import math
-
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,27 +35,34 @@ def attraction_kernel(pad, fwhm, ndim, device=None, dtype=torch.float32):
     Value ``exp(-4 ln2 d^2 / fwhm^2)`` where ``d`` is the distance (in grid cells)
     to the kernel centre; ``fwhm`` is its full width at half maximum.
 
+    Built in float64 with numpy over ``x = 0 .. 2p`` (centre ``p``) and only then
+    cast to ``dtype``, as the paper's code does: the zoom grid's border nodes,
+    and so the unzoom's coverage of the last pixel row and column, depend on
+    the last bit of these weights.
+
     Returns a ``(1, 1, 2p+1)`` tensor for ``ndim=1`` and ``(1, 1, 2p+1, 2p+1)``
     for ``ndim=2``, ready for ``conv1d`` / ``conv2d``.
     """
-    d = torch.arange(-pad, pad + 1, device=device, dtype=dtype)
+    x = np.arange(0, 2 * pad + 1, 1, dtype=np.float64)
     if ndim == 1:
-        d2 = d**2
+        d2 = (x - pad) ** 2
     elif ndim == 2:
-        d2 = d[:, None] ** 2 + d[None, :] ** 2
+        d2 = (x[None, :] - pad) ** 2 + (x[:, None] - pad) ** 2
     else:
         raise ValueError(f"attraction_kernel: ndim must be 1 or 2, got {ndim}")
-    k = torch.exp(-4.0 * math.log(2.0) * d2 / float(fwhm) ** 2)
-    return k.reshape((1, 1) + tuple(k.shape))
+    k = np.exp(-4 * np.log(2) * d2 / fwhm**2)
+    return torch.from_numpy(k).to(device=device, dtype=dtype).reshape((1, 1) + k.shape)
 
 
 def _position_basis(n, pad, device, dtype):
     """Positions of the padded indices ``i = 0 .. n + 2p - 1``: ``(i - p) / (n - 1)``.
 
     Index ``p`` (the first real node) is at 0, the last real node at 1; padding
-    cells lie outside [0, 1]. Shape ``(n + 2p,)``.
+    cells lie outside [0, 1]. Computed in float64 and cast to ``dtype`` (the
+    paper stores Python floats in a float32 tensor). Shape ``(n + 2p,)``.
     """
-    return (torch.arange(n + 2 * pad, device=device, dtype=dtype) - pad) / (n - 1)
+    pos = (np.arange(n + 2 * pad, dtype=np.float64) - pad) / (n - 1.0)
+    return torch.from_numpy(pos).to(device=device, dtype=dtype)
 
 
 def _to_grid_coord(weighted_pos, weight):

@@ -17,6 +17,9 @@
 #
 # Idempotent: on a ready environment it checks a stamp and exits in seconds.
 set -euo pipefail
+# The body is one brace group, so bash parses all of it before running any of it:
+# editing this file while an install runs cannot change what that install does.
+{
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -30,6 +33,14 @@ pin() {
     v=$(sed -n "s/^$1==\([^ #]*\).*/\1/p" "$CONSTRAINTS")
     [ -n "$v" ] || die "no pin for '$1' in $CONSTRAINTS"
     printf '%s' "$v"
+}
+
+patch_mmcv() {
+    # patch_mmcv SRC CUDA_OPS: the minimal source patches mmcv 2.1.0 needs on this stack
+    local src=$1
+    # torch >= 2.6 headers need C++20; mmcv 2.1.0 hard-codes C++17.
+    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    grep -q -- '-std=c++20' "$src/setup.py" || die "could not patch the C++ standard in $src/setup.py"
 }
 
 # ---------------------------------------------------------------- interpreter
@@ -58,7 +69,10 @@ pip_() {
 PIP=pip_
 
 # ----------------------------------------------------------- ready? (stamp)
-STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$ROOT/setup.py"; echo "$ROOT") | sha1sum | cut -c1-16)
+# The key is what gets installed (pins, installer, package metadata, the CUDA choice), not
+# where this clone is: several clones can share one environment (see README.md).
+STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$ROOT/setup.py"; echo "${LZU_CUDA_OPS:-auto} ${TORCH_CUDA_ARCH_LIST:-}") \
+    | sha1sum | cut -c1-16)
 PREFIX=$("$PY" -c 'import sys; print(sys.prefix)')
 STAMP="$PREFIX/.lzu-stack-$STAMP_KEY"
 if [ -f "$STAMP" ] && "$PY" -c 'import mmcv.ops, mmdet3d, lzu' >/dev/null 2>&1; then
@@ -74,14 +88,23 @@ $PIP install -q -c "$CONSTRAINTS" torch torchvision
 # --------------------------------------------------------------- mmcv wheel
 MMCV=$(pin mmcv)
 TORCH_VER=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
-HAS_GPU=$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))')
+GPU_ARCH=$("$PY" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability(0) if torch.cuda.is_available() else "")')
 CUDA_OPS=${LZU_CUDA_OPS:-auto}
 if [ "$CUDA_OPS" = auto ]; then
-    if command -v nvcc >/dev/null 2>&1 && [ "$HAS_GPU" = 1 ]; then CUDA_OPS=1; else CUDA_OPS=0; fi
+    if command -v nvcc >/dev/null 2>&1 && [ -n "$GPU_ARCH" ]; then CUDA_OPS=1; else CUDA_OPS=0; fi
 fi
 if [ "$CUDA_OPS" = 1 ]; then
     command -v nvcc >/dev/null 2>&1 || die "LZU_CUDA_OPS=1 but nvcc is not on PATH"
-    CUDA_TAG=cu$(nvcc --version | sed -n 's/.*release \([0-9]*\)\.\([0-9]*\).*/\1\2/p')
+    if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
+        [ -n "$GPU_ARCH" ] || die "LZU_CUDA_OPS=1 with no visible GPU needs the target architectures, \
+or the build compiles for every architecture for hours: set TORCH_CUDA_ARCH_LIST, \
+e.g. TORCH_CUDA_ARCH_LIST=9.0 (H100) or \"8.0;8.6\" (A100, RTX 30xx)"
+        export TORCH_CUDA_ARCH_LIST=$GPU_ARCH
+        step "compiling CUDA kernels for the visible GPU: TORCH_CUDA_ARCH_LIST=$GPU_ARCH (set it to override)"
+    fi
+    # the architectures are part of the key: a wheel for sm_90 is never reused on sm_80
+    ARCH_TAG=sm$(printf '%s' "$TORCH_CUDA_ARCH_LIST" | tr ' ;,' '---' | tr -cd '0-9A-Za-z.+-' | tr '.' '_')
+    CUDA_TAG=cu$(nvcc --version | sed -n 's/.*release \([0-9]*\)\.\([0-9]*\).*/\1\2/p')-$ARCH_TAG
 else
     CUDA_TAG=cpu
 fi
@@ -91,7 +114,7 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     JOBS=${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}
     step "building mmcv $MMCV with ops ($CUDA_TAG) from its sdist, MAX_JOBS=$JOBS"
     if [ "$CUDA_OPS" = 1 ]; then
-        printf '[lzu-install] this compiles CUDA kernels: expect 30-90 minutes.\n'
+        printf '[lzu-install] this compiles CUDA kernels: expect CUDA_BUILD_TIME.\n'
     else
         printf '[lzu-install] this is a one-time build of 12-17 CPU-minutes (about 8 minutes on 2 cores);\n'
     fi
@@ -101,9 +124,7 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     $PIP download -q --no-deps --no-binary mmcv "mmcv==$MMCV" -d "$BUILD"
     tar -xzf "$BUILD"/mmcv-"$MMCV".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV"
-    # torch >= 2.6 headers need C++20; mmcv 2.1.0 hard-codes C++17.
-    sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-    grep -q -- '-std=c++20' "$SRC/setup.py" || die "could not patch the C++ standard in $SRC/setup.py"
+    patch_mmcv "$SRC" "$CUDA_OPS"
     if [ "$CUDA_OPS" = 1 ]; then export FORCE_CUDA=1; else unset FORCE_CUDA; fi
     MMCV_WITH_OPS=1 MAX_JOBS=$JOBS $PIP wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/out"
     mkdir -p "$WHEEL_DIR"
@@ -142,3 +163,5 @@ EOF
 rm -f "$PREFIX"/.lzu-stack-*
 touch "$STAMP"
 step "done: $PY"
+exit 0
+}

@@ -32,14 +32,18 @@ def saliency_files(tmp_path_factory):
     return paths
 
 
-def build_lzu(saliency, output_shape, config="lzu_fcos3d_0.50"):
+def build_lzu(saliency, output_shape, config="lzu_fcos3d_0.50", border=None):
+    """LZU of a paper config with another saliency/output shape (and unzoom border, if given)."""
     from lzu.runtime import load_config
 
     path = os.path.join(ROOT, "configs", f"{config}.py")
     grid_cfg = dict(
         load_config(path).model.grid_generator, saliency_file=saliency, output_shape=output_shape
     )
-    model, cfg = build_model(path, grid_generator=grid_cfg)
+    overrides = dict(grid_generator=grid_cfg)
+    if border is not None:
+        overrides["unzoom_border"] = border
+    model, cfg = build_model(path, **overrides)
     return model.eval(), cfg
 
 
@@ -93,7 +97,7 @@ def test_uniform_saliency_lzu_equals_fcos3d_on_resized_image(saliency_files):
     Run in float64 so that "float tolerance" is tight: the uniform grid equals
     the identity to ~1e-15, so features agree to ~1e-9 relative.
     """
-    lzu, _ = build_lzu(saliency_files["uniform"], (90, 160))
+    lzu, _ = build_lzu(saliency_files["uniform"], (90, 160), border="exact")
     plain, _ = build_model(os.path.join(ROOT, "configs", "_base_", "fcos3d_r50-dcn_nus-mono3d.py"))
     plain.load_state_dict(lzu.state_dict(), strict=True)
     lzu.double()

@@ -4,6 +4,7 @@
 * ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
+* ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
 """
 
 from mmdet3d.registry import MODELS
@@ -11,6 +12,7 @@ from mmdet3d.registry import MODELS
 from ..atomic_backend import install_atomic_local_backend
 from ..checkpoint import allow_checkpoint_globals
 from ..fixed_grid import FixedGrid
+from .dataset import PaperEpochNuScenesDataset
 from .detector import LZUFCOSMono3D
 from .head import FCOSMono3DHeadNoRescale
 from .metric import DeviceAgnosticNuScenesMetric
@@ -28,4 +30,5 @@ __all__ = [
     "LZUFCOSMono3D",
     "FCOSMono3DHeadNoRescale",
     "DeviceAgnosticNuScenesMetric",
+    "PaperEpochNuScenesDataset",
 ]

@@ -15,7 +15,7 @@ Data flow for a batch ``imgs`` ``(B, 3, Hp, Wp)`` (normalised, padded by
    rows 0-1 of ``cam2img``) and, in training, 2-D boxes and projected centres
    are scaled by ``s = w / W``.
 
-Grids are cached per (input shape, level shapes, device, dtype).
+Grids are cached per (input shape, level shapes, device, dtype, unzoom border).
 """
 
 import numpy as np
@@ -24,7 +24,7 @@ from mmdet3d.models.detectors import FCOSMono3D
 from mmdet3d.registry import MODELS
 
 from ..errors import UserInputError
-from ..unzoom import invert_grid, unzoom
+from ..unzoom import BORDERS, invert_grid, unzoom
 from ..zoom import zoom
 
 __all__ = ["LZUFCOSMono3D", "ZoomShapeError", "scale_metainfo"]
@@ -83,11 +83,20 @@ class LZUFCOSMono3D(FCOSMono3D):
             ``dict(type='FixedGrid', saliency_file='saliency.pkl', output_shape=(675, 1200))``.
         pad_size_divisor: divisor the zoomed image is padded to; ``None`` (default)
             takes the data preprocessor's ``pad_size_divisor`` from the config.
+        unzoom_border: ``'exact'`` (default; the true inverse, uncovered border
+            pixels sample zero) or ``'paper'`` (the released code's inverse, border
+            included; the eight paper configs select it). See ``lzu.unzoom``.
         **kwargs: everything ``FCOSMono3D`` takes.
     """
 
-    def __init__(self, grid_generator, pad_size_divisor=None, **kwargs):
+    def __init__(self, grid_generator, pad_size_divisor=None, unzoom_border="exact", **kwargs):
         super().__init__(**kwargs)
+        if unzoom_border not in BORDERS:
+            raise UserInputError(
+                f"model.unzoom_border must be one of {', '.join(map(repr, BORDERS))}, "
+                f"got {unzoom_border!r}"
+            )
+        self.unzoom_border = unzoom_border
         self.grid_generator = MODELS.build(grid_generator)
         if pad_size_divisor is None:
             pad_size_divisor = getattr(self.data_preprocessor, "pad_size_divisor", 1)
@@ -127,10 +136,17 @@ class LZUFCOSMono3D(FCOSMono3D):
 
     def inverse_grids(self, coarse, input_shape, level_shapes):
         """Inverse grids ``(1, H_l, W_l, 2)`` for each level, cached."""
-        key = (tuple(input_shape), tuple(level_shapes), coarse.device, coarse.dtype)
+        key = (
+            tuple(input_shape), tuple(level_shapes), coarse.device, coarse.dtype, self.unzoom_border
+        )
         if key not in self._inverse_cache:
             self._inverse_cache[key] = [
-                invert_grid(coarse[:1], shape, separable=self.grid_generator.separable)
+                invert_grid(
+                    coarse[:1],
+                    shape,
+                    separable=self.grid_generator.separable,
+                    border=self.unzoom_border,
+                )
                 for shape in level_shapes
             ]
         return self._inverse_cache[key]
