@@ -7,7 +7,6 @@ data before the Runner spends minutes building datasets.
 
 import argparse
 import os.path as osp
-import pickle
 import sys
 
 import torch
@@ -17,6 +16,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 
 from .atomic_io import atomic_write_json
+from .checkpoint import CheckpointError
 from .errors import UserInputError
 from .runtime import DictAction, check_data, init_cpu_distributed, load_config
 
@@ -104,9 +104,9 @@ def load_weights(runner, checkpoint, config, trust=False):
             _load_checkpoint_to_model(model, ckpt, strict=True)
         else:
             runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
-    except pickle.UnpicklingError as err:
-        _fail(f"checkpoint '{checkpoint}' was refused by the safe loader: {err}\n"
-              f"if you trust this file, {UNSAFE_FLAG} loads it without that protection")
+    except CheckpointError as err:
+        hint = f"\nif you trust this file, {UNSAFE_FLAG} loads it without that protection"
+        _fail(f"{err}{hint if 'refused' in str(err) else ''}")
     except RuntimeError as err:
         _fail(f"checkpoint '{checkpoint}' does not match the model of '{config}':\n{err}")
 

@@ -10,7 +10,13 @@
 6. measures latency (tools/benchmark.py) and prints NDS, mAP, TP errors, ms/image;
 7. writes demo_results.json / demo_results.md, the accuracy-latency plot and a
    zoom visualisation.
-Steps whose outputs exist are reused; --fresh starts over.
+With --compare-borders it also trains LZU with the paper's unzoom border and scores
+both LZU checkpoints with both borders (borders.json / borders.md).
+
+Steps whose outputs exist are reused (data, infos, saliency, checkpoints), but only
+when they were made with the same options: <work-dir>/demo_options.json records
+them, and a rerun with other --seed/--scenes/--samples/--iters stops with a message
+instead of mixing results. --fresh deletes the work dir and starts over.
 """
 
 import argparse
@@ -66,7 +72,66 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bench-iters", type=int, default=10)
     p.add_argument("--fresh", action="store_true", help="delete the work dir first")
+    p.add_argument("--compare-borders", action="store_true",
+                   help="also train LZU with unzoom_border=paper and score both borders")
     return p.parse_args(argv)
+
+
+def check_options(wd, args):
+    """Refuse to reuse a work dir made with other options; record them on first use."""
+    options = {"seed": args.seed, "scenes": list(args.scenes), "samples": args.samples,
+               "iters": args.iters}
+    path = osp.join(wd, "demo_options.json")
+    if osp.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        changed = {k: (before.get(k), v) for k, v in options.items() if before.get(k) != v}
+        if changed:
+            diff = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+            sys.exit(f"[demo] error: {wd} holds data and checkpoints made with other options "
+                     f"({diff}); rerun with --fresh to start over, or pick another --work-dir")
+    elif osp.isdir(wd) and os.listdir(wd):
+        sys.exit(f"[demo] error: {wd} exists but was not made by this demo (no demo_options.json); "
+                 "rerun with --fresh to start over, or pick another --work-dir")
+    else:
+        os.makedirs(wd, exist_ok=True)
+        atomic_write_json(path, options)
+
+
+def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
+    """LZU trained with each unzoom border, each scored with each border (same seed)."""
+    config = MODELS[1][1]
+    os.makedirs(osp.join(wd, "borders"), exist_ok=True)
+    base = [*common, f"model.grid_generator.saliency_file={saliency}"]
+    ckpts = {"exact": lzu_ckpt}
+    paper_wd = osp.join(wd, "lzu_fcos3d_demo_paper_border")
+    ckpts["paper"] = osp.join(paper_wd, f"iter_{iters}.pth")
+    if not osp.isfile(ckpts["paper"]):
+        say("training LZU with unzoom_border=paper (same seed)")
+        run([py, "tools/train.py", config, "--work-dir", paper_wd, "--data-root", data,
+             "--cfg-options", *base, "model.unzoom_border=paper", "val_cfg=None",
+             "val_dataloader=None", "val_evaluator=None"],
+            log=osp.join(wd, "train_lzu_fcos3d_demo_paper_border.log"))
+    table = {}
+    for trained, ckpt in ckpts.items():
+        for evaluated in ("exact", "paper"):
+            out = osp.join(wd, "borders", f"trained_{trained}_evaluated_{evaluated}.json")
+            say(f"scoring LZU trained with border={trained}, evaluated with border={evaluated}")
+            run([py, "tools/test.py", config, ckpt, "--work-dir",
+                 osp.join(wd, "borders", f"{trained}_{evaluated}"), "--data-root", data,
+                 "--out", out, "--cfg-options", *base, f"model.unzoom_border={evaluated}"],
+                log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
+            with open(out, encoding="utf-8") as f:
+                table[f"{trained}/{evaluated}"] = json.load(f)["summary"]
+    lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
+    for key, r in table.items():
+        trained, evaluated = key.split("/")
+        lines.append(f"| {trained} | {evaluated} | {r['NDS']:.4f} | {r['mAP']:.4f} |")
+    md = "LZU demo, unzoom border at training and at evaluation:\n\n" + "\n".join(lines) + "\n"
+    atomic_write_json(osp.join(wd, "borders.json"), table)
+    with atomic_open(osp.join(wd, "borders.md"), "w", encoding="utf-8") as f:
+        f.write(md)
+    print("\n" + md)
 
 
 def main(argv=None):
@@ -75,6 +140,7 @@ def main(argv=None):
     wd = args.work_dir
     if args.fresh and osp.isdir(wd):
         shutil.rmtree(wd)
+    check_options(wd, args)
     data = osp.join(wd, "data")
     py = sys.executable
 
@@ -157,6 +223,8 @@ def main(argv=None):
     with atomic_open(osp.join(wd, "demo_results.md"), "w", encoding="utf-8") as f:
         f.write(md)
     print("\n" + md)
+    if args.compare_borders:
+        compare_borders(py, wd, data, saliency, common, checkpoints[1], args.iters)
     say(f"wrote {wd}/demo_results.json, demo_results.md, {bench_dir}/accuracy_latency.png, {vis}")
     say(f"finished in {(time.time() - start) / 60:.1f} min")
 

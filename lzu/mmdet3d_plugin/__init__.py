@@ -10,7 +10,7 @@
 from mmdet3d.registry import MODELS
 
 from ..atomic_backend import install_atomic_local_backend
-from ..checkpoint import allow_checkpoint_globals
+from ..checkpoint import install_safe_loading
 from ..fixed_grid import FixedGrid
 from .dataset import PaperEpochNuScenesDataset
 from .detector import LZUFCOSMono3D
@@ -20,9 +20,9 @@ from .metric import DeviceAgnosticNuScenesMetric
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
 
-# checkpoints (ours and the paper's) load with weights_only=True + an allowlist,
-# and are written atomically
-allow_checkpoint_globals()
+# every weight file (checkpoints, ours and the paper's, and pretrained backbones)
+# loads weights-only with an allowlist; checkpoints are written atomically
+install_safe_loading()
 install_atomic_local_backend()
 
 __all__ = [
