@@ -3,14 +3,35 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")" && pwd)
+CALLER=$(pwd)
+# paths the user gives are relative to where they ran this, not to the repository
+from_caller() {
+    case "$1" in
+        /*) printf '%s' "$1" ;;
+        *) printf '%s' "$CALLER/$1" ;;
+    esac
+}
+[ -n "${DATA_ROOT:-}" ] && DATA_ROOT=$(from_caller "$DATA_ROOT") && export DATA_ROOT
+[ -n "${SALIENCY:-}" ] && SALIENCY=$(from_caller "$SALIENCY") && export SALIENCY
+if [ -n "${WORK_DIR:-}" ]; then WORK_DIR=$(from_caller "$WORK_DIR"); else WORK_DIR=$ROOT/work_dirs; fi
+if [ -n "${LZU_PYTHON:-}" ]; then
+    case "$LZU_PYTHON" in */*) LZU_PYTHON=$(from_caller "$LZU_PYTHON") ;; esac
+fi
 cd "$ROOT"
-WORK_DIR=${WORK_DIR:-work_dirs}
 PY=${LZU_PYTHON:-$ROOT/.venv/bin/python}
 
 experiments() {
     for f in configs/*.py; do
         [ -f "$f" ] && basename "$f" .py
     done
+}
+
+is_experiment() {
+    # a top-level config of configs/, not a base (_base_/) or demo config
+    case "$1" in
+        "" | */* | .* | _*) return 1 ;;
+    esac
+    [ -f "configs/$1.py" ]
 }
 
 usage() {
@@ -69,7 +90,7 @@ case "$cmd" in
         exec "$PY" tools/demo.py --work-dir "$WORK_DIR/demo" "$@"
         ;;
     *)
-        if [ -f "configs/$cmd.py" ]; then
+        if is_experiment "$cmd"; then
             ensure_env
             run_experiment "$cmd" "$@"
         fi

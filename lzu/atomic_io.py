@@ -1,7 +1,9 @@
 """Atomic file writes: a reader never sees a half-written file.
 
 Data goes to a temporary file in the destination folder, is flushed and
-fsync'd, then ``os.replace``d over the destination (atomic on POSIX).
+fsync'd, then ``os.replace``d over the destination (atomic on POSIX). The file
+gets the permissions a plain ``open()`` would give it (``0o666`` minus the
+umask), not ``mkstemp``'s private 0600, so results stay readable on shared machines.
 """
 
 import contextlib
@@ -9,7 +11,14 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_open", "atomic_write_json", "atomic_write_bytes"]
+__all__ = ["atomic_open", "atomic_write_json", "atomic_write_bytes", "default_file_mode"]
+
+
+def default_file_mode():
+    """``0o666`` minus the process umask: the mode ``open(path, "w")`` creates files with."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -19,6 +28,7 @@ def atomic_open(path, mode="w", encoding=None):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
             f.flush()

@@ -7,7 +7,7 @@ torch >= 2.6 loads with ``weights_only=True`` by default, but not everywhere:
   which unpickles without the weights-only restriction. A file planted in ``$TORCH_HOME/hub/checkpoints/``
   would be unpickled without restriction, i.e. could run code.
 * mmengine's local loader relies on torch's default, which an environment
-  variable (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) can turn off.
+  variable of torch's (``TORCH_FORCE_NO_WEIGHTS_ONLY...``) can turn off.
 * mmengine's ``Pretrained`` initialiser loads non-strictly, so a wrong file
   leaves the backbone silently random.
 

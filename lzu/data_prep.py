@@ -8,9 +8,16 @@ data root: ``create_nuscenes_infos`` (v1 infos) and then ``update_pkl_infos``
 (v2 infos with ``cam_instances``), with the update step's ``NuScenes`` pointed
 at the caller's root. The LiDAR ground-truth database is not built: mono-3D
 training never reads it.
+
+Atomic: the converter writes its v1 files under a temporary prefix, the update
+turns them into v2 under that prefix, and only then is each file renamed to its
+final name. An interrupted run (Ctrl-C, kill) leaves the final names untouched
+(absent, or the previous complete v2 files); its temporary files are removed at
+the next run.
 """
 
 import contextlib
+import glob
 import importlib.util
 import os
 import os.path as osp
@@ -70,10 +77,22 @@ def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", m
     updater = load_mim_module(
         osp.join("dataset_converters", "update_infos_to_v2.py"), "mmdet3d_mim_update_infos_to_v2"
     )
-    converter.create_nuscenes_infos(root, info_prefix, version=version, max_sweeps=max_sweeps)
     splits = ["test"] if version == "v1.0-test" else ["train", "val"]
+    for stale in glob.glob(osp.join(root, f"{info_prefix}.partial-*_infos_*.pkl")):
+        os.unlink(stale)  # left by an interrupted run
+    partial = f"{info_prefix}.partial-{os.getpid()}"
+    tmp_paths = [osp.join(root, f"{partial}_infos_{split}.pkl") for split in splits]
     paths = [osp.join(root, f"{info_prefix}_infos_{split}.pkl") for split in splits]
-    with _nuscenes_root_for(updater, root):
-        for path in paths:
-            updater.update_pkl_infos("nuscenes", out_dir=root, pkl_path=path)
+    try:
+        converter.create_nuscenes_infos(root, partial, version=version, max_sweeps=max_sweeps)
+        with _nuscenes_root_for(updater, root):
+            for path in tmp_paths:
+                updater.update_pkl_infos("nuscenes", out_dir=root, pkl_path=path)
+        for tmp, path in zip(tmp_paths, paths, strict=True):
+            if osp.isfile(tmp):
+                os.replace(tmp, path)
+    finally:
+        for tmp in tmp_paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return [p for p in paths if os.path.isfile(p)]

@@ -6,6 +6,8 @@ data before the Runner spends minutes building datasets.
 """
 
 import argparse
+import json
+import os
 import os.path as osp
 import sys
 
@@ -19,6 +21,15 @@ from .atomic_io import atomic_write_json
 from .checkpoint import CheckpointError
 from .errors import UserInputError
 from .runtime import DictAction, check_data, init_cpu_distributed, load_config
+from .workdir import (
+    acquire_lock,
+    check_run_fingerprint,
+    file_sha256,
+    fingerprint_id,
+    latest_valid_checkpoint,
+    remove_stale_tmp,
+    run_fingerprint,
+)
 
 __all__ = ["train_main", "evaluate_main", "summarize_nuscenes_metrics", "METRIC_KEYS"]
 
@@ -42,7 +53,26 @@ def _common_args(parser):
 
 
 def _fail(message):
-    sys.exit(f"error: {message}")
+    """Exit with one line of error (an error re-raised from a DataLoader worker carries the
+    worker's traceback in its message: keep only its last line)."""
+    text = str(message).strip()
+    if "Traceback (most recent call last)" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    sys.exit(f"error: {text}")
+
+
+def _is_rank0():
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _claim_work_dir(cfg):
+    """Lock the work dir, clear stale temporaries, refuse a differently configured run."""
+    if not _is_rank0():
+        return
+    acquire_lock(cfg.work_dir)
+    for path in remove_stale_tmp(cfg.work_dir):
+        print(f"removed '{path}', left by an interrupted write", file=sys.stderr)
+    check_run_fingerprint(cfg.work_dir, run_fingerprint(cfg))
 
 
 def train_main(argv=None):
@@ -69,8 +99,18 @@ def train_main(argv=None):
         cfg.optim_wrapper.loss_scale = "dynamic"
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
+    try:
+        _claim_work_dir(cfg)
+    except UserInputError as err:
+        _fail(err)
     if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        path, skipped = latest_valid_checkpoint(cfg.work_dir)
+        for bad in skipped:
+            print(f"warning: '{bad}' is incomplete (killed while saving?); skipping it",
+                  file=sys.stderr)
+        if path:
+            print(f"resuming from {path}", file=sys.stderr)
+        cfg.resume, cfg.load_from = path is not None, path
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             _fail(f"--resume checkpoint '{args.resume}' not found")
@@ -109,6 +149,53 @@ def load_weights(runner, checkpoint, config, trust=False):
         _fail(f"{err}{hint if 'refused' in str(err) else ''}")
     except RuntimeError as err:
         _fail(f"checkpoint '{checkpoint}' does not match the model of '{config}':\n{err}")
+
+
+def evaluation_provenance(cfg, checkpoint, cfg_options):
+    """What produced a set of metrics: overrides, checkpoint and saliency hashes, and an id."""
+    fingerprint = run_fingerprint(cfg, "test_dataloader")
+    fingerprint["checkpoint_sha256"] = file_sha256(checkpoint)
+    return {
+        "evaluation_id": fingerprint_id(fingerprint),
+        "cfg_options": dict(cfg_options or {}),
+        "checkpoint_sha256": fingerprint["checkpoint_sha256"],
+        "saliency_sha256": fingerprint["saliency_sha256"],
+        "model": fingerprint["model"],
+        "test_pipeline": fingerprint["pipeline"],
+    }
+
+
+def _evaluation_id_of(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("evaluation_id")
+    except (OSError, ValueError):
+        return None
+
+
+def metrics_destination(out, work_dir, checkpoint, provenance):
+    """``(metrics path, results tag)``; never overwrites the metrics of another evaluation.
+
+    The default ``<work_dir>/metrics_<checkpoint>.json`` is used unless it holds
+    metrics of a differently configured evaluation; then ``..._<id>.json``. An
+    explicit ``--out`` holding another evaluation's metrics is refused.
+    """
+    eid = provenance["evaluation_id"]
+    name = osp.splitext(osp.basename(checkpoint))[0]
+    if out:
+        if osp.isfile(out) and _evaluation_id_of(out) != eid:
+            raise UserInputError(
+                f"--out '{out}' holds the metrics of another evaluation (other config, "
+                "overrides, checkpoint or saliency); pass another --out or delete it"
+            )
+        return out, f"{name}_{eid}"
+    default = osp.join(work_dir, f"metrics_{name}.json")
+    if not osp.isfile(default) or _evaluation_id_of(default) == eid:
+        return default, name
+    other = osp.join(work_dir, f"metrics_{name}_{eid}.json")
+    print(f"'{default}' holds another evaluation of this checkpoint; writing {other}",
+          file=sys.stderr)
+    return other, f"{name}_{eid}"
 
 
 def summarize_nuscenes_metrics(metrics):
@@ -150,10 +237,14 @@ def evaluate_main(argv=None):
         _fail(err)
     if not osp.isfile(args.checkpoint):
         _fail(f"checkpoint '{args.checkpoint}' not found")
-    name = osp.splitext(osp.basename(args.checkpoint))[0]
+    provenance = evaluation_provenance(cfg, args.checkpoint, args.cfg_options)
+    try:
+        out, tag = metrics_destination(args.out, cfg.work_dir, args.checkpoint, provenance)
+    except UserInputError as err:
+        _fail(err)
     for key in ("test_evaluator", "val_evaluator"):
         if cfg.get(key) is not None and "jsonfile_prefix" not in cfg[key]:
-            cfg[key]["jsonfile_prefix"] = osp.join(cfg.work_dir, f"results_{name}")
+            cfg[key]["jsonfile_prefix"] = osp.join(cfg.work_dir, f"results_{tag}")
     cfg.load_from = None
     init_cpu_distributed(args.launcher)
     try:
@@ -166,13 +257,12 @@ def evaluate_main(argv=None):
     except UserInputError as err:
         _fail(err)
     summary = summarize_nuscenes_metrics(metrics)
-    out = args.out or osp.join(cfg.work_dir, f"metrics_{name}.json")
     if runner.rank == 0:
         atomic_write_json(
             out,
-            {"config": args.config, "checkpoint": args.checkpoint, "summary": summary,
-             "metrics": {k: float(v) for k, v in metrics.items()}},
+            {"config": args.config, "checkpoint": args.checkpoint, **provenance,
+             "summary": summary, "metrics": {k: float(v) for k, v in metrics.items()}},
         )
-        print(format_metrics_table(summary, f"{osp.basename(args.config)} @ {name}"))
+        print(format_metrics_table(summary, f"{osp.basename(args.config)} @ {tag}"))
         print(f"metrics written to {out}")
     return summary

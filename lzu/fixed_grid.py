@@ -4,15 +4,21 @@ Plain PyTorch; ``lzu.mmdet3d_plugin`` registers it with mmdet3d so that a
 paper config's ``grid_generator=dict(type='FixedGrid', ...)`` works unchanged.
 """
 
+import numbers
 import os
 
 import torch
 from torch import nn
 
+from .errors import UserInputError
 from .saliency_io import load_saliency, validate_saliency
 from .zoom import saliency_to_grid, upsample_grid
 
-__all__ = ["FixedGrid"]
+__all__ = ["FixedGrid", "GridShapeError"]
+
+
+class GridShapeError(UserInputError, ValueError):
+    """``output_shape`` is not two whole numbers >= 2."""
 
 
 class FixedGrid(nn.Module):
@@ -59,13 +65,19 @@ class FixedGrid(nn.Module):
 
     @staticmethod
     def _check_shape(output_shape):
+        """``(H, W)``: exactly two whole numbers >= 2 (a float like 225.0 is accepted, 225.5 not)."""
+        message = f"grid_generator.output_shape must be (H, W), two whole numbers >= 2, got {output_shape!r}"
         try:
-            h, w = (int(s) for s in output_shape)
-        except (TypeError, ValueError):
-            raise ValueError(f"FixedGrid: output_shape must be (H, W), got {output_shape!r}") from None
-        if h < 2 or w < 2:
-            raise ValueError(f"FixedGrid: output_shape must be at least 2x2, got {(h, w)}")
-        return (h, w)
+            values = list(output_shape)
+        except TypeError:
+            raise GridShapeError(message) from None
+        if len(values) != 2 or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer()
+            and v >= 2
+            for v in values
+        ):
+            raise GridShapeError(message)
+        return (int(values[0]), int(values[1]))
 
     def grids(self, device, dtype=torch.float32):
         """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype and

@@ -6,6 +6,7 @@ backend on machines without GPUs, and failing early with a clear message when
 the data is not prepared.
 """
 
+import os
 import os.path as osp
 
 import torch
@@ -17,6 +18,8 @@ from .infos import load_infos
 __all__ = [
     "DataError",
     "DictAction",
+    "OptionError",
+    "check_cfg_options",
     "load_config",
     "set_data_root",
     "check_data",
@@ -33,6 +36,100 @@ PREPARE_HINT = (
 
 class DataError(UserInputError, FileNotFoundError):
     """The data root or an info file is missing or unusable."""
+
+
+class OptionError(UserInputError, KeyError):
+    """A ``--cfg-options`` key that the config does not have, or a value of the wrong type."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+def _kind(value):
+    """Coarse type of a config value; ``None`` matches anything."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list | tuple):
+        return "sequence"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+def _constructor_accepts(type_name, arg):
+    """Whether the class registered as ``type_name`` takes a keyword ``arg``.
+
+    Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's);
+    a class taking ``**kwargs`` accepts anything. Unknown types accept nothing.
+    """
+    import inspect
+
+    from mmdet3d import registry
+
+    if not isinstance(type_name, str):
+        return False
+    for name in dir(registry):
+        reg = getattr(registry, name)
+        if not hasattr(reg, "get") or not hasattr(reg, "module_dict"):
+            continue
+        try:
+            cls = reg.get(type_name)
+        except Exception:  # noqa: BLE001  (a registry that cannot resolve the scope)
+            cls = None
+        if cls is None:
+            continue
+        params = inspect.signature(cls).parameters
+        return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return False
+
+
+def check_cfg_options(cfg, options):
+    """Every ``--cfg-options`` key must exist in ``cfg`` with a value of the same kind.
+
+    A new key is accepted only in a dataset's free-form ``metainfo``, or as an
+    argument that the registered class of its dict (``type``) takes. Raises ``OptionError``
+    naming the key, with the nearest existing keys.
+    """
+    import difflib
+
+    tree = cfg.to_dict()
+    for key, value in (options or {}).items():
+        node, parts = tree, key.split(".")
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[: depth + 1])
+            if isinstance(node, list | tuple):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise OptionError(f"--cfg-options {key}: '{here}' is not an index of a "
+                                      f"{len(node)}-element list")
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise OptionError(f"--cfg-options {key}: '{'.'.join(parts[:depth])}' is not a "
+                                  f"dict, so it has no key '{part}'")
+            if part not in node:
+                last = depth == len(parts) - 1
+                if last and (parts[depth - 1:depth] == ["metainfo"]
+                             or _constructor_accepts(node.get("type"), part)):
+                    break  # a free-form metainfo entry, or an argument the class takes
+                near = difflib.get_close_matches(part, [str(k) for k in node], n=3)
+                hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+                raise OptionError(f"--cfg-options {key}: the config has no key '{here}'{hint}")
+            node = node[part]
+        else:
+            old, new = _kind(node), _kind(value)
+            if old == "float" and new == "int":
+                continue
+            if old is not None and new is not None and old != new:
+                raise OptionError(f"--cfg-options {key}={value!r}: expected {old} like the "
+                                  f"config's {node!r}, got a {new}")
 
 
 def _datasets(cfg):
@@ -70,6 +167,7 @@ def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher=
         raise FileNotFoundError(f"config file '{path}' not found")
     cfg = Config.fromfile(path)
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if data_root:
         set_data_root(cfg, data_root)
@@ -142,6 +240,28 @@ def init_cpu_distributed(launcher):
         dist.init_process_group(backend="gloo")
 
 
+def _check_intrinsics(ann, data_list):
+    """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
+    from .mmdet3d_plugin.loading import check_cam2img
+
+    for info in data_list:
+        for cam, img in info.get("images", {}).items():
+            if "img_path" in img:
+                check_cam2img(img.get("cam2img"), f"'{ann}', sample {info.get('token')}, {cam}")
+
+
+def _check_version(dataset, root):
+    """The devkit scores against the config's nuScenes version: its tables must be there."""
+    version = (dataset.get("metainfo") or {}).get("version", "v1.0-trainval")
+    if not osp.isdir(osp.join(root, version)):
+        found = sorted(d for d in os.listdir(root) if d.startswith("v1.0-")) if osp.isdir(root) else []
+        raise DataError(
+            f"the config evaluates against nuScenes {version}, but data root '{root}' has no "
+            f"'{version}/' tables (found: {', '.join(found) or 'none'}); for another version set "
+            "--cfg-options on the dataloaders' dataset.metainfo.version"
+        )
+
+
 def check_data(cfg, splits=("train", "val")):
     """Fail early, naming the path, if the data root, an info file or images are missing.
 
@@ -164,7 +284,11 @@ def check_data(cfg, splits=("train", "val")):
         if ann in checked:
             continue
         checked.add(ann)
-        n_missing, examples, total = missing_images(dataset, load_infos(ann))
+        data_list = load_infos(ann)
+        _check_intrinsics(ann, data_list)
+        if split == "val":
+            _check_version(dataset, root)
+        n_missing, examples, total = missing_images(dataset, data_list)
         if n_missing:
             raise DataError(
                 f"{n_missing} of {total} images referenced by '{ann}' are missing, e.g.\n  "

@@ -3,7 +3,8 @@
     python tools/run_experiment.py lzu_fcos3d_0.75 --work-dir work_dirs/lzu_fcos3d_0.75
 
 Environment: DATA_ROOT (default data/nuscenes), GPUS (default: all visible),
-SALIENCY (LZU only; default <repo>/saliency.pkl, built from the train infos if missing).
+SALIENCY (LZU only; default: the config's saliency_file, i.e. the paper's saliency.pkl
+shipped at the repository root; built from the train infos only if that file is absent).
 Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 1. If ckpt/<experiment>.pth exists, evaluate it (else say where it comes from).
 2. Train on GPUS GPUs with torchrun (resuming if the work dir has a checkpoint).
@@ -11,13 +12,14 @@ Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 """
 
 import argparse
-import glob
 import os
 import os.path as osp
 import subprocess
 import sys
 
 import torch
+
+from lzu.workdir import latest_valid_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_CKPTS = (
@@ -45,7 +47,9 @@ def gpus_to_use():
     try:
         gpus = int(requested)
     except ValueError:
-        sys.exit(f"[run.sh] error: GPUS='{requested}' is not a number")
+        sys.exit(f"[run.sh] error: GPUS='{requested}' is not a whole number")
+    if gpus < 0:
+        sys.exit(f"[run.sh] error: GPUS={gpus} is negative; use 0 for the CPU or 1..{visible}")
     if gpus > visible:
         sys.exit(
             f"[run.sh] error: GPUS={gpus} but only {visible} GPU(s) are visible "
@@ -54,48 +58,59 @@ def gpus_to_use():
     return gpus
 
 
-def check_data(config, data_root):
-    """The tools' own early check (data root, v2 infos, images), before anything runs."""
+def user_cfg_options(extra):
+    """The ``--cfg-options`` among the extra arguments, parsed as the tools parse them."""
+    from lzu.runtime import DictAction
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return parser.parse_known_args(extra)[0].cfg_options
+
+
+def check_data(config, data_root, extra):
+    """The tools' own early checks (options, data root, v2 infos, images), before anything runs."""
     from lzu.errors import UserInputError
     from lzu.runtime import check_data as check
     from lzu.runtime import load_config
 
     try:
-        check(load_config(osp.join(ROOT, config), data_root=data_root))
+        check(load_config(osp.join(ROOT, config), user_cfg_options(extra), data_root=data_root))
     except (UserInputError, FileNotFoundError) as err:
         sys.exit(f"[run.sh] error: {err}")
 
 
-def ensure_saliency(data_root):
-    """LZU reads SALIENCY (default <repo>/saliency.pkl); build it from the train infos if missing.
+SALIENCY_KEY = "model.grid_generator.saliency_file"
 
-    Returns the cfg-options that point the model at it.
+
+def _user_saliency(extra):
+    """The saliency file the user set with ``--cfg-options``, if any."""
+    for arg in extra:
+        if arg.startswith(f"{SALIENCY_KEY}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def ensure_saliency(config, data_root, extra):
+    """The LZU saliency: the user's (SALIENCY or --cfg-options), else the config's file.
+
+    Built from the train infos only if that file is absent; never overwritten. Returns
+    cfg-options to put *before* the user's, so that an option the user gave always wins.
     """
-    path = os.path.abspath(os.environ.get("SALIENCY") or osp.join(ROOT, "saliency.pkl"))
+    from lzu.runtime import load_config
+
+    env, given = os.environ.get("SALIENCY"), _user_saliency(extra)
+    if env and given and osp.abspath(env) != osp.abspath(given):
+        sys.exit(f"[run.sh] error: SALIENCY={env} and --cfg-options {SALIENCY_KEY}={given} "
+                 "disagree; give one of them")
+    path = given or env or load_config(osp.join(ROOT, config)).model.grid_generator.saliency_file
+    path = osp.abspath(path)
     if osp.isfile(path):
         say(f"using saliency {path} (never overwritten)")
     else:
         say(f"{path} is missing: building it from {data_root}/nuscenes_infos_train.pkl")
         run([sys.executable, "tools/make_saliency.py",
              "--infos", osp.join(data_root, "nuscenes_infos_train.pkl"), "--out", path])
-    return ["--cfg-options", f"model.grid_generator.saliency_file={path}"]
-
-
-def latest_checkpoint(work_dir):
-    """mmengine's ``last_checkpoint`` marker, else the highest ``epoch_N``/``iter_N`` file."""
-    marker = osp.join(work_dir, "last_checkpoint")
-    if osp.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            path = f.read().strip()
-        if path and osp.isfile(path):
-            return path
-    found = []
-    for path in glob.glob(osp.join(work_dir, "*_*.pth")):
-        stem = osp.splitext(osp.basename(path))[0]
-        kind, _, number = stem.partition("_")
-        if kind in ("epoch", "iter") and number.isdigit():
-            found.append((kind == "iter", int(number), path))
-    return max(found)[2] if found else None
+    return [] if given else ["--cfg-options", f"{SALIENCY_KEY}={path}"]
 
 
 def evaluate(config, checkpoint, work_dir, data_root, extra=()):
@@ -113,10 +128,10 @@ def main(argv=None):
         sys.exit(f"[run.sh] error: no config '{config}'")
     data_root = os.environ.get("DATA_ROOT", "data/nuscenes")
     work_dir = args.work_dir
-    check_data(config, data_root)
-    if args.experiment.startswith("lzu"):
-        extra = [*extra, *ensure_saliency(data_root)]
     gpus = gpus_to_use()
+    check_data(config, data_root, extra)
+    if args.experiment.startswith("lzu"):
+        extra = [*ensure_saliency(config, data_root, extra), *extra]
 
     paper_ckpt = osp.join("ckpt", f"{args.experiment}.pth")
     if osp.isfile(osp.join(ROOT, paper_ckpt)):
@@ -127,7 +142,9 @@ def main(argv=None):
 
     train = [osp.join("tools", "train.py"), config, "--work-dir", work_dir,
              "--data-root", data_root, *extra]
-    resume_from = latest_checkpoint(work_dir)
+    resume_from, skipped = latest_valid_checkpoint(work_dir)
+    for bad in skipped:
+        say(f"{bad} is incomplete (killed while saving?): skipping it")
     if resume_from:
         say(f"found {resume_from}: resuming")
         train += ["--resume", resume_from]
@@ -139,7 +156,7 @@ def main(argv=None):
         say("2/3 no GPU visible: training on the CPU in one process (days per epoch on nuScenes)")
         run([sys.executable, *train])
 
-    ckpt = latest_checkpoint(work_dir)
+    ckpt, _ = latest_valid_checkpoint(work_dir)
     if ckpt is None:
         sys.exit(f"[run.sh] error: training wrote no checkpoint into {work_dir}")
     say(f"3/3 evaluating {ckpt}")

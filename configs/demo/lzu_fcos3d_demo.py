@@ -4,6 +4,8 @@ _base_ = ['./demo_base.py']
 
 model = dict(
     type='LZUFCOSMono3D',
+    # the true inverse ('paper': the released code's border, as the paper configs use)
+    unzoom_border='exact',
     grid_generator=dict(
         type='FixedGrid',
         saliency_file='work_dirs/demo/saliency.pkl',

@@ -5,6 +5,7 @@
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
+* ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
 """
 
 from mmdet3d.registry import MODELS
@@ -15,6 +16,7 @@ from ..fixed_grid import FixedGrid
 from .dataset import PaperEpochNuScenesDataset
 from .detector import LZUFCOSMono3D
 from .head import FCOSMono3DHeadNoRescale
+from .loading import CheckedLoadImageFromFileMono3D
 from .metric import DeviceAgnosticNuScenesMetric
 
 if "FixedGrid" not in MODELS.module_dict:
@@ -31,4 +33,5 @@ __all__ = [
     "FCOSMono3DHeadNoRescale",
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",
+    "CheckedLoadImageFromFileMono3D",
 ]

@@ -1,0 +1,93 @@
+"""``LoadImageFromFileMono3D`` that names the file when an image or its intrinsics are bad.
+
+mmdet3d's transform decodes whatever bytes it finds: a truncated JPEG decodes
+partly (grey below the cut) without a word, an empty or non-image file fails
+with ``'NoneType' object has no attribute 'shape'``, and an image whose size
+disagrees with its intrinsics trains and scores silently. This subclass, which
+replaces the upstream registration so every config uses it unchanged, checks per
+image at load time and raises ``ImageError`` naming the file:
+
+* the file is complete (a JPEG ends with its EOI marker, a PNG with ``IEND``)
+  and decodes;
+* ``cam2img`` is a finite, invertible 3x3 (or 3x4 / 4x4) matrix
+  (``check_cam2img``; ``lzu.runtime.check_data`` runs it over every info up front);
+* the principal point lies in the middle half of the decoded image on both
+  axes, which holds for any real camera and fails for an image of another size
+  than its intrinsics describe.
+"""
+
+import os.path as osp
+
+import numpy as np
+from mmdet3d.datasets.transforms import LoadImageFromFileMono3D
+from mmdet3d.registry import TRANSFORMS
+
+from ..errors import UserInputError
+
+__all__ = ["CheckedLoadImageFromFileMono3D", "ImageError", "check_cam2img", "check_image_file"]
+
+
+class ImageError(UserInputError, ValueError):
+    """An image file or its intrinsics are unusable."""
+
+
+def check_cam2img(cam2img, where):
+    """Raise ``ImageError`` unless ``cam2img`` is a finite, invertible camera matrix."""
+    if cam2img is None:
+        raise ImageError(f"{where}: no cam2img (camera intrinsics)")
+    try:
+        mat = np.asarray(cam2img, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ImageError(f"{where}: cam2img is not a numeric matrix: {cam2img!r}") from None
+    if mat.shape not in ((3, 3), (3, 4), (4, 4)):
+        raise ImageError(f"{where}: cam2img must be 3x3, 3x4 or 4x4, got shape {mat.shape}")
+    if not np.isfinite(mat).all():
+        raise ImageError(f"{where}: cam2img has NaN or Inf entries")
+    k = mat[:3, :3]
+    if abs(np.linalg.det(k)) < 1e-9 * max(1.0, np.abs(k).max()) ** 3:
+        raise ImageError(f"{where}: cam2img is singular: {k.tolist()}")
+
+
+def check_image_file(path):
+    """Raise ``ImageError`` if ``path`` is empty, or a JPEG/PNG whose end is missing."""
+    try:
+        size = osp.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(max(0, size - 1024))
+            tail = f.read()
+    except OSError as err:
+        raise ImageError(f"cannot read image '{path}': {err.strerror}") from None
+    if size == 0:
+        raise ImageError(f"image '{path}' is empty (0 bytes)")
+    if head.startswith(b"\xff\xd8") and b"\xff\xd9" not in tail:
+        raise ImageError(f"image '{path}' is a truncated JPEG (no end-of-image marker)")
+    if head.startswith(b"\x89PNG") and b"IEND" not in tail:
+        raise ImageError(f"image '{path}' is a truncated PNG (no IEND chunk)")
+
+
+@TRANSFORMS.register_module(name="LoadImageFromFileMono3D", force=True)
+class CheckedLoadImageFromFileMono3D(LoadImageFromFileMono3D):
+    """mmdet3d's mono-3D image loader plus the checks in the module docstring."""
+
+    def transform(self, results):
+        images = results["images"]
+        info = images["CAM2"] if "CAM2" in images else next(iter(images.values()))
+        path = info["img_path"]
+        check_cam2img(info.get("cam2img"), f"image '{path}'")
+        if osp.isfile(path):
+            check_image_file(path)
+        try:
+            out = super().transform(results)
+        except (AttributeError, ValueError, OSError) as err:
+            raise ImageError(f"cannot decode image '{path}': {err}") from None
+        if out is None:
+            return None
+        h, w = out["img"].shape[:2]
+        cx, cy = np.asarray(out["cam2img"], dtype=np.float64)[:2, 2]
+        if not (w / 4 <= cx <= 3 * w / 4 and h / 4 <= cy <= 3 * h / 4):
+            raise ImageError(
+                f"image '{path}' is {w}x{h}, but its intrinsics put the principal point at "
+                f"({cx:.1f}, {cy:.1f}): the image does not have the size its info describes"
+            )
+        return out
