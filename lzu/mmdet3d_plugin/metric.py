@@ -12,10 +12,18 @@ formatting, nuscenes-devkit ``DetectionEval``) is mmdet3d's own code.
 It also scores a result file without a single box (an untrained model) as
 NDS = mAP = 0 with every TP error at 1, nuScenes' value for "no true
 positive", instead of letting the devkit fail with "Invalid box type: None".
+
+The devkit writes ``metrics_summary.json`` and ``metrics_details.json`` with a
+plain ``open()``, so a kill can leave them truncated next to the results. They
+are deleted before each evaluation (so an old or half-written pair is never
+read as this one's) and checked to be complete JSON after it; a broken one is
+reported, naming the file.
 """
 
 import contextlib
 import json
+import os
+import os.path as osp
 
 import numpy as np
 import torch
@@ -25,9 +33,36 @@ from mmdet3d.registry import METRICS
 from mmdet3d.structures import CameraInstance3DBoxes
 from mmengine.logging import MMLogger
 
-__all__ = ["DeviceAgnosticNuScenesMetric", "nusc_box_to_cam_box3d_on"]
+from ..errors import UserInputError
+
+__all__ = [
+    "DeviceAgnosticNuScenesMetric",
+    "EvaluationOutputError",
+    "check_complete_json",
+    "nusc_box_to_cam_box3d_on",
+]
 
 NUM_CLASSES = 10
+
+#: files nuscenes-devkit's DetectionEval writes next to the result file
+DEVKIT_OUTPUTS = ("metrics_summary.json", "metrics_details.json")
+
+
+class EvaluationOutputError(UserInputError):
+    """The devkit's output is missing or truncated."""
+
+
+def check_complete_json(path):
+    """Raise ``EvaluationOutputError`` naming ``path`` unless it is complete JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            json.load(f)
+    except FileNotFoundError:
+        raise EvaluationOutputError(f"the devkit wrote no '{path}'") from None
+    except ValueError as err:
+        raise EvaluationOutputError(
+            f"'{path}' is truncated or not JSON ({err}); evaluate again to rewrite it"
+        ) from None
 
 
 def nusc_box_to_cam_box3d_on(device):
@@ -81,7 +116,14 @@ class DeviceAgnosticNuScenesMetric(NuScenesMetric):
         with open(result_path, encoding="utf-8") as f:
             n_boxes = sum(len(boxes) for boxes in json.load(f)["results"].values())
         if n_boxes > 0:
-            return super()._evaluate_single(result_path, classes, result_name)
+            outputs = [osp.join(osp.dirname(result_path), n) for n in DEVKIT_OUTPUTS]
+            for path in outputs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            detail = super()._evaluate_single(result_path, classes, result_name)
+            for path in outputs:
+                check_complete_json(path)
+            return detail
         MMLogger.get_current_instance().warning(
             f"{result_path}: the model predicted no box above its score threshold on any "
             "image; nuScenes scores this as NDS = mAP = 0 with all TP errors at 1"
