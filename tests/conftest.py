@@ -25,8 +25,8 @@ def repo_root():
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory):
     """A tiny synthetic nuScenes-format set (2 train + 1 val scene x 3 samples) with v2 infos."""
-    from lzu.data_prep import create_mono3d_infos
-    from lzu.synthetic import write_synthetic_nuscenes
+    from lzu.data.data_prep import create_mono3d_infos
+    from lzu.data.synthetic import write_synthetic_nuscenes
 
     root = str(tmp_path_factory.mktemp("nusc"))
     write_synthetic_nuscenes(root, train_scenes=2, val_scenes=1, samples_per_scene=3, seed=0)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from mono3d_fixtures import build_model, make_batch, project
 
-from lzu.mmdet3d_plugin.detector import scale_metainfo
+from lzu.openmmlab.detector import scale_metainfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))
@@ -34,7 +34,7 @@ def saliency_files(tmp_path_factory):
 
 def build_lzu(saliency, output_shape, config="lzu_fcos3d_0.50", border=None):
     """LZU of a paper config with another saliency/output shape (and unzoom border, if given)."""
-    from lzu.runtime import load_config
+    from lzu.infra.runtime import load_config
 
     path = os.path.join(ROOT, "configs", f"{config}.py")
     grid_cfg = dict(
@@ -58,7 +58,7 @@ def test_config_builds_with_paper_settings(config, saliency_files):
     scale = float(name.rsplit("_", 1)[1])
     overrides = {}
     if name.startswith("lzu"):
-        from lzu.runtime import load_config
+        from lzu.infra.runtime import load_config
 
         grid = load_config(config).model.grid_generator
         assert grid.output_shape == (round(900 * scale), round(1600 * scale))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import run_tool
 
-import lzu.mmdet3d_plugin  # noqa: F401  (registers modules and the checkpoint allowlist)
+import lzu.openmmlab  # noqa: F401  (registers modules and the checkpoint allowlist)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT",
@@ -71,7 +71,7 @@ def gt_as_predictions(data_list, noise=0.0, seed=0):
 
 
 def nds_of(results, root, tmp_path):
-    from lzu.mmdet3d_plugin.metric import DeviceAgnosticNuScenesMetric
+    from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
 
     metric = DeviceAgnosticNuScenesMetric(
         data_root=root, ann_file=osp.join(root, "nuscenes_infos_val.pkl"),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from lzu.fixed_grid import FixedGrid
-from lzu.saliency_io import load_saliency
-from lzu.unzoom import invert_grid, unzoom
+from lzu.core.fixed_grid import FixedGrid
+from lzu.core.saliency_io import load_saliency
+from lzu.core.unzoom import invert_grid, unzoom
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SALIENCY = os.path.join(ROOT, "saliency.pkl")
@@ -130,7 +130,7 @@ def test_lzu_fcos3d_unzooms_with_the_papers_grids():
     from mono3d_fixtures import build_model
 
     config = os.path.join(ROOT, "configs", "lzu_fcos3d_0.25.py")
-    from lzu.runtime import load_config
+    from lzu.infra.runtime import load_config
 
     grid_cfg = dict(load_config(config).model.grid_generator, saliency_file=SALIENCY)
     model, _ = build_model(config, grid_generator=grid_cfg)
@@ -157,7 +157,7 @@ def test_lzu_fcos3d_unzooms_with_the_papers_grids():
 def test_unzoom_border_is_validated():
     from mono3d_fixtures import build_model
 
-    from lzu.errors import UserInputError
+    from lzu.infra.errors import UserInputError
 
     config = os.path.join(ROOT, "configs", "lzu_fcos3d_0.25.py")
     with pytest.raises(UserInputError, match="unzoom_border must be one of"):

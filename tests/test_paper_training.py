@@ -7,9 +7,9 @@ import pickle
 import pytest
 import torch
 
-import lzu.mmdet3d_plugin  # noqa: F401  (registers the dataset and metric)
-from lzu.errors import UserInputError
-from lzu.runtime import load_config
+import lzu.openmmlab  # noqa: F401  (registers the dataset and metric)
+from lzu.infra.errors import UserInputError
+from lzu.infra.runtime import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_CONFIGS = [f"{p}fcos3d_{s}" for p in ("", "lzu_") for s in ("0.25", "0.50", "0.75", "1.00")]

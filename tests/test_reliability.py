@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import ROOT, MarkerExploit, run_tool
 
-import lzu.mmdet3d_plugin  # noqa: F401  (checkpoint allowlist, atomic backend)
+import lzu.openmmlab  # noqa: F401  (checkpoint allowlist, atomic backend)
 
 BASELINE = "configs/demo/fcos3d_demo.py"
 LZU = "configs/demo/lzu_fcos3d_demo.py"
@@ -170,7 +170,7 @@ def test_weights_only_protection_is_not_disabled_globally():
                               "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD\\|weights_only=False",
                               osp.join(ROOT, path)], capture_output=True, text=True).stdout
         hits += [line for line in out.splitlines() if line]
-    assert len(hits) == 1 and "lzu/entrypoints.py" in hits[0], hits
+    assert len(hits) == 1 and "lzu/infra/entrypoints.py" in hits[0], hits
     source = open(osp.join(ROOT, "lzu", "entrypoints.py")).read()
     unsafe = source[source.index("def load_weights"):source.index("def summarize_nuscenes")]
     assert "if trust:" in unsafe and "weights_only=False" in unsafe

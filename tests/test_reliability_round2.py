@@ -21,9 +21,9 @@ from conftest import ROOT, run_tool
 from PIL import Image
 from test_reliability import assert_clean_error
 
-import lzu.mmdet3d_plugin  # noqa: F401
-from lzu.errors import UserInputError
-from lzu.runtime import load_config
+import lzu.openmmlab  # noqa: F401
+from lzu.infra.errors import UserInputError
+from lzu.infra.runtime import load_config
 
 LZU_DEMO = osp.join(ROOT, "configs", "demo", "lzu_fcos3d_demo.py")
 K = [[1266.4, 0.0, 816.3], [0.0, 1266.4, 491.5], [0.0, 0.0, 1.0]]
@@ -40,9 +40,9 @@ def load_tool(name):
 
 
 def test_second_training_in_a_work_dir_is_refused_naming_the_holder(tmp_path):
-    from lzu.workdir import acquire_lock
+    from lzu.infra.workdir import acquire_lock
 
-    code = (f"import sys, time; sys.path.insert(0, {ROOT!r}); from lzu.workdir import acquire_lock; "
+    code = (f"import sys, time; sys.path.insert(0, {ROOT!r}); from lzu.infra.workdir import acquire_lock; "
             f"acquire_lock({str(tmp_path)!r}); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -56,7 +56,7 @@ def test_second_training_in_a_work_dir_is_refused_naming_the_holder(tmp_path):
 
 
 def test_differently_configured_run_cannot_resume_or_overwrite(tmp_path):
-    from lzu.workdir import check_run_fingerprint, run_fingerprint
+    from lzu.infra.workdir import check_run_fingerprint, run_fingerprint
 
     cfg = load_config(LZU_DEMO)
     check_run_fingerprint(str(tmp_path), run_fingerprint(cfg))
@@ -75,7 +75,7 @@ def test_differently_configured_run_cannot_resume_or_overwrite(tmp_path):
 
 
 def test_evaluations_record_provenance_and_never_overwrite_each_other(tmp_path):
-    from lzu.entrypoints import evaluation_provenance, metrics_destination
+    from lzu.infra.entrypoints import evaluation_provenance, metrics_destination
 
     ckpt = tmp_path / "epoch_1.pth"
     torch.save({"state_dict": {}}, ckpt)
@@ -148,13 +148,13 @@ def test_interrupted_data_preparation_leaves_no_v1_files(synthetic_root, tmp_pat
     assert sorted(p.name for p in root.glob("*.pkl")) == []
     monkeypatch.setattr(data_prep, "load_mim_module", real)
     paths = data_prep.create_mono3d_infos(str(root), version="v1.0-mini", max_sweeps=0)
-    from lzu.infos import load_infos
+    from lzu.data.infos import load_infos
 
     assert all(load_infos(p) for p in paths) and len(paths) == 2
 
 
 def test_resume_skips_a_truncated_newest_checkpoint_and_stale_tmp_files_go(tmp_path):
-    from lzu.workdir import latest_valid_checkpoint, remove_stale_tmp
+    from lzu.infra.workdir import latest_valid_checkpoint, remove_stale_tmp
 
     torch.save({"x": torch.ones(3)}, tmp_path / "iter_100.pth")
     torch.save({"x": torch.ones(300)}, tmp_path / "iter_200.pth")
@@ -169,7 +169,7 @@ def test_resume_skips_a_truncated_newest_checkpoint_and_stale_tmp_files_go(tmp_p
 
 
 def test_truncated_devkit_output_is_reported(tmp_path):
-    from lzu.mmdet3d_plugin.metric import EvaluationOutputError, check_complete_json
+    from lzu.openmmlab.metric import EvaluationOutputError, check_complete_json
 
     path = tmp_path / "metrics_details.json"
     path.write_text('{"car": {"label_aps": {"0.5": 0.1')
@@ -182,7 +182,7 @@ def test_truncated_devkit_output_is_reported(tmp_path):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
-    from lzu.atomic_io import atomic_write_json
+    from lzu.infra.atomic_io import atomic_write_json
 
     old = os.umask(umask)
     try:
@@ -219,7 +219,7 @@ def test_good_image_loads(good_jpeg):
     (lambda b: b"this is not an image at all" * 10, "cannot decode image"),
 ])
 def test_bad_image_files_are_named(good_jpeg, damage, message):
-    from lzu.mmdet3d_plugin.loading import ImageError
+    from lzu.openmmlab.loading import ImageError
 
     good_jpeg.write_bytes(damage(good_jpeg.read_bytes()))
     with pytest.raises(ImageError, match=message) as err:
@@ -228,7 +228,7 @@ def test_bad_image_files_are_named(good_jpeg, damage, message):
 
 
 def test_image_of_another_size_than_its_intrinsics_is_refused(tmp_path):
-    from lzu.mmdet3d_plugin.loading import ImageError
+    from lzu.openmmlab.loading import ImageError
 
     path = tmp_path / "half.jpg"
     Image.fromarray(np.zeros((450, 800, 3), np.uint8)).save(path)
@@ -243,14 +243,14 @@ def test_image_of_another_size_than_its_intrinsics_is_refused(tmp_path):
     ([[0.0, 0, 800], [0, 0, 450], [0, 0, 1]], "singular"),
 ])
 def test_bad_intrinsics_are_named(cam2img, message):
-    from lzu.mmdet3d_plugin.loading import ImageError, check_cam2img
+    from lzu.openmmlab.loading import ImageError, check_cam2img
 
     with pytest.raises(ImageError, match=message):
         check_cam2img(cam2img, "sample abc, CAM_FRONT")
 
 
 def test_bad_intrinsics_in_the_infos_are_caught_up_front(synthetic_root, tmp_path):
-    from lzu.runtime import check_data
+    from lzu.infra.runtime import check_data
 
     root = tmp_path / "nusc"
     shutil.copytree(synthetic_root, root)
@@ -266,7 +266,7 @@ def test_bad_intrinsics_in_the_infos_are_caught_up_front(synthetic_root, tmp_pat
 
 
 def test_version_mismatch_is_caught_before_training(synthetic_root):
-    from lzu.runtime import DataError, check_data
+    from lzu.infra.runtime import DataError, check_data
 
     cfg = load_config(osp.join(ROOT, "configs", "lzu_fcos3d_0.25.py"), data_root=synthetic_root)
     with pytest.raises(DataError, match=r"v1.0-trainval.*found: v1.0-mini"):
@@ -274,7 +274,7 @@ def test_version_mismatch_is_caught_before_training(synthetic_root):
 
 
 def test_unwritable_work_dir_is_named(tmp_path):
-    from lzu.workdir import acquire_lock
+    from lzu.infra.workdir import acquire_lock
 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
@@ -293,7 +293,7 @@ def test_unwritable_work_dir_is_named(tmp_path):
     ({"param_scheduler.7.end": 3}, "not an index"),
 ])
 def test_bad_cfg_options_are_refused(options, message):
-    from lzu.runtime import OptionError
+    from lzu.infra.runtime import OptionError
 
     with pytest.raises(OptionError, match=message):
         load_config(LZU_DEMO, options)
@@ -302,7 +302,7 @@ def test_bad_cfg_options_are_refused(options, message):
 @pytest.mark.parametrize("shape", [(225.5, 400), (225, 400, 3), (0, 400), (-225, 400), "225x400",
                                    (True, 400)])
 def test_output_shape_must_be_two_positive_integers(shape):
-    from lzu.fixed_grid import FixedGrid, GridShapeError
+    from lzu.core.fixed_grid import FixedGrid, GridShapeError
 
     with pytest.raises(GridShapeError, match="two whole numbers"):
         FixedGrid(torch.ones(1, 1, 27, 48), output_shape=shape)

@@ -12,8 +12,8 @@ import torch
 from conftest import MarkerExploit, run_tool
 from test_reliability import NO_VAL, QUIET_TRAIN, assert_clean_error
 
-import lzu.mmdet3d_plugin  # noqa: F401  (installs the safe loaders)
-from lzu.checkpoint import CheckpointError
+import lzu.openmmlab  # noqa: F401  (installs the safe loaders)
+from lzu.infra.checkpoint import CheckpointError
 
 BASELINE = "configs/demo/fcos3d_demo.py"
 

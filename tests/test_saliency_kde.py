@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from lzu.fixed_grid import FixedGrid
-from lzu.infos import InfoFileError, camera_boxes, load_infos
-from lzu.saliency_kde import kde_saliency, node_positions
+from lzu.core.fixed_grid import FixedGrid
+from lzu.data.infos import InfoFileError, camera_boxes, load_infos
+from lzu.data.saliency_kde import kde_saliency, node_positions
 
 
 def test_single_box_peaks_at_its_centre():

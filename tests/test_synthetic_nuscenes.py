@@ -18,8 +18,8 @@ from nuscenes.utils.geometry_utils import BoxVisibility, points_in_box, view_poi
 from PIL import Image
 from pyquaternion import Quaternion
 
-from lzu.synthetic import write_synthetic_nuscenes
-from lzu.synthetic.nuscenes_writer import (
+from lzu.data.synthetic import write_synthetic_nuscenes
+from lzu.data.synthetic.nuscenes_writer import (
     CAMERA_CHANNELS,
     CLASS_COLOURS,
     FRONT_SHADE,

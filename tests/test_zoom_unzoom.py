@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from conftest import MarkerExploit
 
-from lzu.fixed_grid import FixedGrid
-from lzu.saliency_io import SaliencyError, save_saliency
-from lzu.unzoom import OUTSIDE, invert_grid, unzoom
-from lzu.zoom import attraction_kernel, saliency_to_grid, upsample_grid, zoom
+from lzu.core.fixed_grid import FixedGrid
+from lzu.core.saliency_io import SaliencyError, save_saliency
+from lzu.core.unzoom import OUTSIDE, invert_grid, unzoom
+from lzu.core.zoom import attraction_kernel, saliency_to_grid, upsample_grid, zoom
 
 GRID = (27, 48)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

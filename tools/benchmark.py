@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from lzu.atomic_io import atomic_open, atomic_write_json
-from lzu.latency import is_lzu, measure_latencies, model_scale
-from lzu.runtime import DictAction, build_model, load_config
+from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.latency import is_lzu, measure_latencies, model_scale
+from lzu.infra.runtime import DictAction, build_model, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -196,7 +196,7 @@ def plot(rows, path, paper=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import lzu.mmdet3d_plugin  # noqa: F401
+    import lzu.openmmlab  # noqa: F401
 
     if args.device == "cpu":
         torch.set_num_threads(args.threads)

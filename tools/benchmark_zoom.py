@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from lzu.unzoom import invert_grid, unzoom
-from lzu.zoom import saliency_to_grid, upsample_grid, zoom
+from lzu.core.unzoom import invert_grid, unzoom
+from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
 STRIDES = (8, 16, 32, 64, 128)
@@ -114,7 +114,7 @@ def main(argv=None):
                       f"{r['zoom_ms']:>8.2f} {r['unzoom_ms']:>8.2f} {r['cached_grids_mb']:>8.1f} {peak}")
     print("(times: median ms per call, batch 1)")
     if args.json:
-        from lzu.atomic_io import atomic_write_json
+        from lzu.infra.atomic_io import atomic_write_json
 
         atomic_write_json(args.json, {"device": str(device), "rows": rows})
     return rows

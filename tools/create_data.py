@@ -9,7 +9,7 @@ with per-camera instances) into the data root.
 import argparse
 import sys
 
-from lzu.data_prep import create_mono3d_infos
+from lzu.data.data_prep import create_mono3d_infos
 
 
 def parse_args(argv=None):

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from lzu.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_write_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))

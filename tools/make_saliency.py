@@ -2,7 +2,7 @@
 
     python tools/make_saliency.py --infos data/nuscenes/nuscenes_infos_train.pkl --out saliency.pkl
 
-A dataset-wide KDE of box centres (FOVEA's "KDE S_D"); see lzu/saliency_kde.py.
+A dataset-wide KDE of box centres (FOVEA's "KDE S_D"); see lzu/data/saliency_kde.py.
 An existing output file (e.g. the paper's own saliency.pkl) is never
 overwritten unless --force is given.
 """
@@ -13,9 +13,9 @@ import sys
 
 from tqdm import tqdm
 
-from lzu.infos import InfoFileError, camera_boxes, load_infos
-from lzu.saliency_io import save_saliency
-from lzu.saliency_kde import kde_saliency
+from lzu.core.saliency_io import save_saliency
+from lzu.data.infos import InfoFileError, camera_boxes, load_infos
+from lzu.data.saliency_kde import kde_saliency
 
 
 def parse_args(argv=None):

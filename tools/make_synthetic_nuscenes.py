@@ -4,7 +4,7 @@
 
 Scene names follow nuscenes.utils.splits (mini_train / mini_val), so the
 devkit and mmdet3d's converter treat it as nuScenes-mini; see
-lzu/synthetic/nuscenes_writer.py. A previous synthetic set under --root is
+lzu/data/synthetic/nuscenes_writer.py. A previous synthetic set under --root is
 replaced; a real nuScenes set there is never touched.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from lzu.synthetic import write_synthetic_nuscenes
+from lzu.data.synthetic import write_synthetic_nuscenes
 
 
 def parse_args(argv=None):

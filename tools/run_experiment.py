@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from lzu.workdir import latest_valid_checkpoint
+from lzu.infra.workdir import latest_valid_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_CKPTS = (
@@ -60,7 +60,7 @@ def gpus_to_use():
 
 def user_cfg_options(extra):
     """The ``--cfg-options`` among the extra arguments, parsed as the tools parse them."""
-    from lzu.runtime import DictAction
+    from lzu.infra.runtime import DictAction
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
@@ -69,9 +69,9 @@ def user_cfg_options(extra):
 
 def check_data(config, data_root, extra):
     """The tools' own early checks (options, data root, v2 infos, images), before anything runs."""
-    from lzu.errors import UserInputError
-    from lzu.runtime import check_data as check
-    from lzu.runtime import load_config
+    from lzu.infra.errors import UserInputError
+    from lzu.infra.runtime import check_data as check
+    from lzu.infra.runtime import load_config
 
     try:
         check(load_config(osp.join(ROOT, config), user_cfg_options(extra), data_root=data_root))
@@ -96,7 +96,7 @@ def ensure_saliency(config, data_root, extra):
     Built from the train infos only if that file is absent; never overwritten. Returns
     cfg-options to put *before* the user's, so that an option the user gave always wins.
     """
-    from lzu.runtime import load_config
+    from lzu.infra.runtime import load_config
 
     env, given = os.environ.get("SALIENCY"), _user_saliency(extra)
     if env and given and osp.abspath(env) != osp.abspath(given):

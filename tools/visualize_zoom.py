@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lzu.atomic_io import atomic_open
-from lzu.fixed_grid import FixedGrid
-from lzu.runtime import DictAction, build_model, load_config
-from lzu.unzoom import invert_grid, unzoom
-from lzu.zoom import zoom
+from lzu.core.fixed_grid import FixedGrid
+from lzu.core.unzoom import invert_grid, unzoom
+from lzu.core.zoom import zoom
+from lzu.infra.atomic_io import atomic_open
+from lzu.infra.runtime import DictAction, build_model, load_config
 
 
 def parse_args(argv=None):
@@ -43,7 +43,7 @@ def parse_args(argv=None):
 def image_path(args):
     if args.image:
         return args.image
-    from lzu.infos import load_infos
+    from lzu.data.infos import load_infos
 
     infos = load_infos(osp.join(args.data_root, "nuscenes_infos_val.pkl"))
     info = infos[args.index % len(infos)]

@@ -6,7 +6,7 @@
 # caffe normalisation without BGR->RGB) and changes only what the paper changed.
 _base_ = ['mmdet3d::fcos3d/fcos3d_r101-caffe-dcn_fpn_head-gn_8xb2-1x_nus-mono3d.py']
 
-custom_imports = dict(imports=['lzu.mmdet3d_plugin'], allow_failed_imports=False)
+custom_imports = dict(imports=['lzu.openmmlab'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
@@ -18,7 +18,7 @@ model = dict(
     bbox_head=dict(type='FCOSMono3DHeadNoRescale'))
 
 # 8 images per GPU x 2 GPUs = 16, SGD lr 0.001; an epoch is rc6's: the annotated
-# images only, none resampled (see lzu/mmdet3d_plugin/dataset.py)
+# images only, none resampled (see lzu/openmmlab/dataset.py)
 train_dataloader = dict(
     batch_size=8, num_workers=4, dataset=dict(type='PaperEpochNuScenesDataset', min_size=32))
 optim_wrapper = dict(optimizer=dict(lr=0.001))
@@ -28,7 +28,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 train_cfg = dict(val_interval=1)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1))
 
-# mmdet3d's NuScenesMetric, made to run on CPU as well (see lzu/mmdet3d_plugin/metric.py);
+# mmdet3d's NuScenesMetric, made to run on CPU as well (see lzu/openmmlab/metric.py);
 # the result file's meta says camera-only, as rc6 wrote it (a submission must not claim lidar)
 val_evaluator = dict(
     type='DeviceAgnosticNuScenesMetric', modality=dict(use_camera=True, use_lidar=False))

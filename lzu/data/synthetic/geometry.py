@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyquaternion import Quaternion
 
-from .spec import _CAMERA_LAYOUT, _FRONT_ROTATION, NEAR_PLANE, NOMINAL_IMAGE_SIZE
+from lzu.data.synthetic.spec import _CAMERA_LAYOUT, _FRONT_ROTATION, NEAR_PLANE, NOMINAL_IMAGE_SIZE
 
 # Box corners in units of (l, w, h); the first four form the front face (+x).
 _UNIT_CORNERS = 0.5 * np.array(

@@ -38,10 +38,10 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from .geometry import _make_cameras, _yaw_quaternion
-from .render import _background, _lidar_sweep, _render_camera, _visibility_token
-from .scene import _plan_scene
-from .spec import (
+from lzu.data.synthetic.geometry import _make_cameras, _yaw_quaternion
+from lzu.data.synthetic.render import _background, _lidar_sweep, _render_camera, _visibility_token
+from lzu.data.synthetic.scene import _plan_scene
+from lzu.data.synthetic.spec import (
     _LIDAR_ROTATION,
     _LIDAR_TRANSLATION,
     ATTRIBUTES,

@@ -3,7 +3,7 @@
 The paper's ``saliency.pkl`` is a CPU float tensor of shape ``[1, 1, gh, gw]``
 summing to 1, written with ``pickle.dump``. We also accept ``.npy`` arrays and
 ``torch.save`` files. Nothing here can execute code from the file: pickles go
-through ``lzu.safe_pickle`` and ``torch.load`` runs with ``weights_only=True``.
+through ``lzu.infra.safe_pickle`` and ``torch.load`` runs with ``weights_only=True``.
 """
 
 import os
@@ -13,9 +13,9 @@ import zipfile
 import numpy as np
 import torch
 
-from .atomic_io import atomic_open
-from .errors import UserInputError
-from .safe_pickle import UnsafePickleError, restricted_load
+from lzu.infra.atomic_io import atomic_open
+from lzu.infra.errors import UserInputError
+from lzu.infra.safe_pickle import UnsafePickleError, restricted_load
 
 __all__ = ["SaliencyError", "load_saliency", "validate_saliency", "save_saliency"]
 

@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 
-from .errors import UserInputError
+from lzu.infra.errors import UserInputError
 
 __all__ = ["InfoFileError", "load_infos", "camera_boxes"]
 

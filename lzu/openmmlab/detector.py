@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from mmdet3d.models.detectors import FCOSMono3D
 from mmdet3d.registry import MODELS
 
-from ..errors import UserInputError
-from ..unzoom import BORDERS, invert_grid, unzoom
-from ..zoom import zoom
+from lzu.core.unzoom import BORDERS, invert_grid, unzoom
+from lzu.core.zoom import zoom
+from lzu.infra.errors import UserInputError
 
 __all__ = ["LZUFCOSMono3D", "ZoomShapeError", "scale_metainfo"]
 
@@ -85,7 +85,7 @@ class LZUFCOSMono3D(FCOSMono3D):
             takes the data preprocessor's ``pad_size_divisor`` from the config.
         unzoom_border: ``'exact'`` (default; the true inverse, uncovered border
             pixels sample zero) or ``'paper'`` (the released code's inverse, border
-            included; the eight paper configs select it). See ``lzu.unzoom``.
+            included; the eight paper configs select it). See ``lzu.core.unzoom``.
         **kwargs: everything ``FCOSMono3D`` takes.
     """
 

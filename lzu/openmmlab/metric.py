@@ -33,7 +33,7 @@ from mmdet3d.registry import METRICS
 from mmdet3d.structures import CameraInstance3DBoxes
 from mmengine.logging import MMLogger
 
-from ..errors import UserInputError
+from lzu.infra.errors import UserInputError
 
 __all__ = [
     "DeviceAgnosticNuScenesMetric",

@@ -10,14 +10,14 @@
 
 from mmdet3d.registry import MODELS
 
-from ..atomic_backend import install_atomic_local_backend
-from ..checkpoint import install_safe_loading
-from ..fixed_grid import FixedGrid
-from .dataset import PaperEpochNuScenesDataset
-from .detector import LZUFCOSMono3D
-from .head import FCOSMono3DHeadNoRescale
-from .loading import CheckedLoadImageFromFileMono3D
-from .metric import DeviceAgnosticNuScenesMetric
+from lzu.core.fixed_grid import FixedGrid
+from lzu.infra.atomic_backend import install_atomic_local_backend
+from lzu.infra.checkpoint import install_safe_loading
+from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
+from lzu.openmmlab.detector import LZUFCOSMono3D
+from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
+from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
+from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
 
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)

@@ -3,14 +3,14 @@
 mmengine's ``LocalBackend.put`` opens the destination and writes into it, so
 a run killed while saving leaves a truncated ``epoch_N.pth`` exactly where
 ``--resume`` will look. ``AtomicLocalBackend`` writes to a temporary file in
-the same folder and renames it into place (``lzu.atomic_io``);
+the same folder and renames it into place (``lzu.infra.atomic_io``);
 ``install_atomic_local_backend`` registers it for local paths, which is how
 mmengine's ``save_checkpoint`` (CheckpointHook, Runner) reaches the disk.
 """
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-from .atomic_io import atomic_open
+from lzu.infra.atomic_io import atomic_open
 
 __all__ = ["AtomicLocalBackend", "install_atomic_local_backend"]
 

@@ -1,5 +1,5 @@
 """Synthetic data in real dataset layouts, for tests and demos (no downloads needed)."""
 
-from .nuscenes_writer import write_synthetic_nuscenes
+from lzu.data.synthetic.nuscenes_writer import write_synthetic_nuscenes
 
 __all__ = ["write_synthetic_nuscenes"]

@@ -1,6 +1,6 @@
 """Unzoom: exact inverse of the piecewise-bilinear zoom warp.
 
-The coarse zoom grid (``lzu.zoom.saliency_to_grid``) defines a continuous map
+The coarse zoom grid (``lzu.core.zoom.saliency_to_grid``) defines a continuous map
 from the zoomed frame to the original frame: coarse node ``(r, c)`` sits at
 zoomed position ``(c / (gw - 1), r / (gh - 1))`` and maps to its grid value;
 between nodes the map is bilinear (this is what upsampling the coarse grid with
@@ -26,7 +26,7 @@ Two border behaviours (``border=``):
   *inside* [-1, 1] and sample a fixed interior feature.
 
 Conventions: grids are ``(B, H, W, 2)``, xy order, ``[-1, 1]``, align_corners=True
-(see ``lzu.zoom``).
+(see ``lzu.core.zoom``).
 """
 
 import torch
@@ -358,7 +358,7 @@ def invert_grid(grid, input_shape, separable=True, border="exact"):
 
     Args:
         grid: coarse zoom grid ``(B, gh, gw, 2)`` (xy, [-1, 1], align_corners=True),
-            as returned by ``lzu.zoom.saliency_to_grid``.
+            as returned by ``lzu.core.zoom.saliency_to_grid``.
         input_shape: shape of the zoomed feature map to unzoom, ``(B, C, H, W)``
             or ``(H, W)``.
         separable: use the closed-form per-axis inverse (valid only for grids

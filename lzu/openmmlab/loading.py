@@ -10,7 +10,7 @@ image at load time and raises ``ImageError`` naming the file:
 * the file is complete (a JPEG ends with its EOI marker, a PNG with ``IEND``)
   and decodes;
 * ``cam2img`` is a finite, invertible 3x3 (or 3x4 / 4x4) matrix
-  (``check_cam2img``; ``lzu.runtime.check_data`` runs it over every info up front);
+  (``check_cam2img``; ``lzu.infra.runtime.check_data`` runs it over every info up front);
 * the principal point lies in the middle half of the decoded image on both
   axes, which holds for any real camera and fails for an image of another size
   than its intrinsics describe.
@@ -22,7 +22,7 @@ import numpy as np
 from mmdet3d.datasets.transforms import LoadImageFromFileMono3D
 from mmdet3d.registry import TRANSFORMS
 
-from ..errors import UserInputError
+from lzu.infra.errors import UserInputError
 
 __all__ = ["CheckedLoadImageFromFileMono3D", "ImageError", "check_cam2img", "check_image_file"]
 

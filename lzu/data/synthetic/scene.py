@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import (
+from lzu.data.synthetic.geometry import (
     _UNIT_CORNERS,
     _ego_to_sensor,
     _EgoPath,
@@ -18,7 +18,7 @@ from .geometry import (
     _world_to_ego,
     _yaw_matrix,
 )
-from .spec import (
+from lzu.data.synthetic.spec import (
     _CAMERA_WEIGHTS,
     CENTRE_MARGIN_PX,
     CLASSES,

@@ -17,7 +17,7 @@ import pickle
 
 import torch
 
-from .errors import UserInputError
+from lzu.infra.errors import UserInputError
 
 __all__ = ["UnsafePickleError", "TENSOR_GLOBALS", "restricted_load"]
 

@@ -15,13 +15,12 @@ import torch
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
-
-from .atomic_io import atomic_write_json
-from .checkpoint import CheckpointError
-from .errors import UserInputError
-from .runtime import DictAction, check_data, init_cpu_distributed, load_config
-from .workdir import (
+import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.checkpoint import CheckpointError
+from lzu.infra.errors import UserInputError
+from lzu.infra.runtime import DictAction, check_data, init_cpu_distributed, load_config
+from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,
     file_sha256,

@@ -12,8 +12,8 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 
-from .errors import UserInputError
-from .infos import load_infos
+from lzu.data.infos import load_infos
+from lzu.infra.errors import UserInputError
 
 __all__ = [
     "DataError",
@@ -217,7 +217,7 @@ def build_model(cfg, checkpoint=None):
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    import lzu.mmdet3d_plugin  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+    import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 
     init_default_scope(cfg.get("default_scope", "mmdet3d"))
     model_cfg = copy.deepcopy(cfg.model)
@@ -242,7 +242,7 @@ def init_cpu_distributed(launcher):
 
 def _check_intrinsics(ann, data_list):
     """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
-    from .mmdet3d_plugin.loading import check_cam2img
+    from lzu.openmmlab.loading import check_cam2img
 
     for info in data_list:
         for cam, img in info.get("images", {}).items():
@@ -265,7 +265,7 @@ def _check_version(dataset, root):
 def check_data(cfg, splits=("train", "val")):
     """Fail early, naming the path, if the data root, an info file or images are missing.
 
-    Info files must be mmdet3d v2 files (``lzu.infos.load_infos`` explains v1
+    Info files must be mmdet3d v2 files (``lzu.data.infos.load_infos`` explains v1
     and corrupt files); every image they reference must exist.
     """
     checked = set()

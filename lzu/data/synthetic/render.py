@@ -10,7 +10,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .geometry import (
+from lzu.data.synthetic.geometry import (
     _FACES,
     _clip_near,
     _convex_hull,
@@ -19,7 +19,7 @@ from .geometry import (
     _world_to_ego,
     _yaw_matrix,
 )
-from .spec import (
+from lzu.data.synthetic.spec import (
     _LIDAR_ROTATION,
     _LIDAR_TRANSLATION,
     FRONT_SHADE,

@@ -23,8 +23,8 @@ import os.path as osp
 import time
 import zipfile
 
-from .atomic_io import atomic_write_json
-from .errors import UserInputError
+from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.errors import UserInputError
 
 __all__ = [
     "acquire_lock",

@@ -1,6 +1,6 @@
 """``FixedGrid``: the paper's grid generator for a fixed (dataset-wide) saliency.
 
-Plain PyTorch; ``lzu.mmdet3d_plugin`` registers it with mmdet3d so that a
+Plain PyTorch; ``lzu.openmmlab`` registers it with mmdet3d so that a
 paper config's ``grid_generator=dict(type='FixedGrid', ...)`` works unchanged.
 """
 
@@ -10,9 +10,9 @@ import os
 import torch
 from torch import nn
 
-from .errors import UserInputError
-from .saliency_io import load_saliency, validate_saliency
-from .zoom import saliency_to_grid, upsample_grid
+from lzu.core.saliency_io import load_saliency, validate_saliency
+from lzu.core.zoom import saliency_to_grid, upsample_grid
+from lzu.infra.errors import UserInputError
 
 __all__ = ["FixedGrid", "GridShapeError"]
 

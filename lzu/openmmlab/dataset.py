@@ -26,7 +26,7 @@ from mmdet3d.registry import DATASETS
 from mmengine.logging import print_log
 from PIL import Image
 
-from ..errors import UserInputError
+from lzu.infra.errors import UserInputError
 
 __all__ = ["PaperEpochNuScenesDataset"]
 

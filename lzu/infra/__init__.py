@@ -1,0 +1,1 @@
+"""Infrastructure: errors, safe loading, atomic writes, work-dir ownership, config/runtime glue, entry points."""
