@@ -188,16 +188,18 @@ def test_lzu_loss_and_predict(saliency_files):
 
 def test_grid_caches_follow_the_input_shape(saliency_files):
     model, _ = build_lzu(saliency_files["peaked"], (90, 160))
+    cache = model.lzu._inverse_cache
     with torch.no_grad():
-        model.extract_feat(make_batch((180, 320), batch=1)[0])
-        assert len(model._inverse_cache) == 1
+        feats = model.extract_feat(make_batch((180, 320), batch=1)[0])
+        assert len(cache) == len(feats)
         model.extract_feat(make_batch((180, 320), batch=2)[0])
-        assert len(model._inverse_cache) == 1, "batch size must not invalidate the cache"
+        assert len(cache) == len(feats), "batch size must not invalidate the cache"
         model.grid_generator.output_shape = (120, 200)
         feats = model.extract_feat(make_batch((240, 400), batch=1)[0])
-    assert len(model._inverse_cache) == 2
-    (key, inverses), = [(k, v) for k, v in model._inverse_cache.items() if k[0] == (256, 416)]
-    assert [tuple(i.shape[1:3]) for i in inverses] == [tuple(f.shape[-2:]) for f in feats]
+    assert len(cache) == 2 * len(feats)
+    new = {k[0]: v for k, v in cache.items() if k[1] == (120, 200)}
+    assert sorted(new) == sorted(tuple(f.shape[-2:]) for f in feats)
+    assert all(tuple(v.shape[1:3]) == k for k, v in new.items())
     # the zoomed image follows the new output_shape (120 x 200, padded to 128 x 224)
     assert feats[0].shape[-2:] == (128 // 8, 224 // 8)
 
@@ -209,6 +211,8 @@ def test_bad_output_shape_is_reported(saliency_files):
     model.grid_generator.output_shape = (120, 160)
     with pytest.raises(ValueError, match="aspect ratio"):
         model.zoom_scale((180, 320))
+    model.lzu.region = "image"  # any size and aspect ratio
+    assert model.zoom_scale((180, 320)) == (0.5, 120 / 180)
 
 
 def _paper_checkpoint(state_dict, path):

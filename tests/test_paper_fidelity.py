@@ -142,14 +142,15 @@ def test_lzu_fcos3d_unzooms_with_the_papers_grids():
         model.extract_feat({"imgs": imgs})
     shapes = [tuple(s) for s in seen["shapes"]]
     assert shapes == level_shapes("0.25")
-    _, coarse = model.zoom_inputs(imgs)
-    assert torch.equal(coarse[:1], golden("0.25", "sep", "grid"))
-    inverses = model.inverse_grids(coarse, imgs.shape[-2:], shapes)
+    _, state = model.zoom_inputs(imgs)
+    _, coarse = model.grid_generator.grids("cpu", torch.float32)
+    assert torch.equal(coarse, golden("0.25", "sep", "grid"))
+    inverses = [model.lzu.inverse_grid(shape, state) for shape in shapes]
     for level, inv in enumerate(inverses, start=3):
         assert torch.equal(inv, golden("0.25", "sep", f"inv_P{level}")), f"P{level}"
     # one config line switches to the exact inverse, and the cache keys on it
     model.unzoom_border = "exact"
-    exact = model.inverse_grids(coarse, imgs.shape[-2:], shapes)
+    exact = [model.lzu.inverse_grid(shape, state) for shape in shapes]
     assert not torch.equal(exact[2], inverses[2])
     assert exact[2].abs().max() <= 1.0 + 1e-6
 

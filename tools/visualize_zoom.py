@@ -64,9 +64,9 @@ def feature_panels(cfg, args, img_uint8):
     data = {"inputs": {"img": [img_uint8]}, "data_samples": [Det3DDataSample(metainfo={})]}
     with torch.no_grad():
         imgs = model.data_preprocessor(data, False)["inputs"]["imgs"]
-        zoomed, coarse = model.zoom_inputs(imgs)
+        zoomed, state = model.zoom_inputs(imgs)
         feats = model.neck(model.backbone(zoomed))
-        restored = model.unzoom_features(feats, coarse, imgs.shape[-2:])
+        restored = model.unzoom_features(feats, state)
     level = args.level
     return feats[level][0].abs().mean(0).numpy(), restored[level][0].abs().mean(0).numpy()
 

@@ -8,6 +8,10 @@ model = dict(
     type='LZUFCOSMono3D',
     # the released code's inverse grid, border included ('exact': the true inverse)
     unzoom_border='paper',
+    # the released code zooms the whole padded batch and unzooms whole padded levels
+    # ('image': each image's own region), and ignores flips (saliency symmetric to 0.85 %)
+    zoom_region='padded',
+    follow_flips=False,
     grid_generator=dict(
         type='FixedGrid',
         saliency_file='saliency.pkl',

@@ -17,6 +17,10 @@ from lzu.infra.errors import UserInputError
 __all__ = ["FixedGrid", "GridShapeError"]
 
 
+#: saliency dims flipped for each flip direction (mmcv's names)
+FLIP_DIMS = {None: (), "horizontal": (3,), "vertical": (2,), "diagonal": (2, 3)}
+
+
 class GridShapeError(UserInputError, ValueError):
     """``output_shape`` is not two whole numbers >= 2."""
 
@@ -79,12 +83,20 @@ class FixedGrid(nn.Module):
             raise GridShapeError(message)
         return (int(values[0]), int(values[1]))
 
-    def grids(self, device, dtype=torch.float32):
-        """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype and
-        ``output_shape`` (so assigning a new ``output_shape`` takes effect)."""
-        key = (torch.device(device), dtype, tuple(self.output_shape))
+    def grids(self, device, dtype=torch.float32, flip=None):
+        """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype,
+        ``output_shape`` (so assigning a new ``output_shape`` takes effect) and ``flip``.
+
+        ``flip`` (``None``, ``'horizontal'``, ``'vertical'`` or ``'diagonal'``) flips the
+        saliency first: the grid for an image that augmentation flipped.
+        """
+        key = (torch.device(device), dtype, tuple(self.output_shape), flip)
         if key not in self._cache:
+            if flip not in FLIP_DIMS:
+                raise ValueError(f"flip must be one of {sorted(FLIP_DIMS, key=str)}, got {flip!r}")
             saliency = self.saliency.to(device=device, dtype=dtype)
+            if FLIP_DIMS[flip]:
+                saliency = saliency.flip(FLIP_DIMS[flip])
             grid = saliency_to_grid(
                 saliency,
                 attraction_fwhm=self.attraction_fwhm,

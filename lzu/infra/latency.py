@@ -60,8 +60,8 @@ def _parts(model, inputs, samples, clock):
     t0 = clock()
     zoom_ms = 0.0
     if is_lzu(model):
-        model._to_zoomed_frame(samples, with_gt=False)
-        zoomed, coarse = model.zoom_inputs(imgs)
+        model._to_unzoomed_frame(samples, with_gt=False)
+        zoomed, state = model.zoom_inputs(imgs)
         t1 = clock()
         zoom_ms += (t1 - t0) * 1e3
     else:
@@ -69,7 +69,7 @@ def _parts(model, inputs, samples, clock):
     feats = model.neck(model.backbone(zoomed)) if model.with_neck else model.backbone(zoomed)
     t2 = clock()
     if is_lzu(model):
-        feats = model.unzoom_features(feats, coarse, imgs.shape[-2:])
+        feats = model.unzoom_features(feats, state)
     t3 = clock()
     zoom_ms += (t3 - t2) * 1e3
     outs = model.bbox_head(feats)

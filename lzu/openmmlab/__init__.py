@@ -2,6 +2,7 @@
 
 * ``FixedGrid``                 (MODELS) the paper's grid generator
 * ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom
+* ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN`` (mmdet MODELS) 2-D detectors with zoom / unzoom
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
@@ -14,7 +15,7 @@ from lzu.core.fixed_grid import FixedGrid
 from lzu.infra.atomic_backend import install_atomic_local_backend
 from lzu.infra.checkpoint import install_safe_loading
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
-from lzu.openmmlab.detector import LZUFCOSMono3D
+from lzu.openmmlab.detector import LZUFCOS, LZUFasterRCNN, LZUFCOSMono3D, LZURetinaNet
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
@@ -30,6 +31,9 @@ install_atomic_local_backend()
 __all__ = [
     "FixedGrid",
     "LZUFCOSMono3D",
+    "LZUFCOS",
+    "LZURetinaNet",
+    "LZUFasterRCNN",
     "FCOSMono3DHeadNoRescale",
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",
