@@ -41,6 +41,7 @@ usage: sh run.sh COMMAND [ARGS...]
 commands:
   test [PYTEST_ARGS]   run the whole test suite (builds the environment on first use)
   demo                 synthetic nuScenes-format demo: baseline vs LZU, scored by the devkit
+  demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
   <experiment>         evaluate ckpt/<experiment>.pth if present, train, then evaluate
   --help               this message
 
@@ -87,6 +88,10 @@ case "$cmd" in
         ;;
     demo)
         ensure_env
+        if [ "${1:-}" = det2d ]; then
+            shift
+            exec "$PY" tools/demo_det2d.py --work-dir "$WORK_DIR/demo_det2d" "$@"
+        fi
         exec "$PY" tools/demo.py --work-dir "$WORK_DIR/demo" "$@"
         ;;
     *)

@@ -125,7 +125,16 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     tar -xzf "$BUILD"/mmcv-"$MMCV".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV"
     patch_mmcv "$SRC" "$CUDA_OPS"
-    if [ "$CUDA_OPS" = 1 ]; then export FORCE_CUDA=1; else unset FORCE_CUDA; fi
+    if [ "$CUDA_OPS" = 1 ]; then
+        export FORCE_CUDA=1
+        # torch's CUDA headers include cuSPARSE/cuBLAS/... headers that pip's nvidia-* wheels
+        # ship next to torch and a minimal CUDA toolkit lacks: put them on the include path
+        NV_INCLUDE=$("$PY" -c 'import glob, os, sysconfig
+print(":".join(sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "include")))))')
+        [ -z "$NV_INCLUDE" ] || export CPATH="$NV_INCLUDE${CPATH:+:$CPATH}"
+    else
+        unset FORCE_CUDA
+    fi
     MMCV_WITH_OPS=1 MAX_JOBS=$JOBS $PIP wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/out"
     mkdir -p "$WHEEL_DIR"
     # copy then rename: a killed build never leaves a truncated cached wheel

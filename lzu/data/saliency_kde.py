@@ -20,7 +20,21 @@ N boxes is one ``(gh, N) @ (N, gw)`` product: fast for a million boxes.
 import numpy as np
 import torch
 
-__all__ = ["kde_saliency", "node_positions"]
+__all__ = ["coco_boxes", "kde_saliency", "node_positions"]
+
+
+def coco_boxes(path):
+    """``(boxes (N, 4) as (left, top, width, height), number of images)`` of a COCO json.
+
+    Crowd and ``ignore`` boxes are skipped.
+    """
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    boxes = [a["bbox"] for a in data["annotations"]
+             if not a.get("iscrowd", 0) and not a.get("ignore", 0)]
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), len(data["images"])
 
 
 def node_positions(n, extent):

@@ -19,7 +19,13 @@ import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowli
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.checkpoint import CheckpointError
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import DictAction, check_data, init_cpu_distributed, load_config
+from lzu.infra.runtime import (
+    DictAction,
+    _constructor_accepts,
+    check_data,
+    init_cpu_distributed,
+    load_config,
+)
 from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,
@@ -197,20 +203,30 @@ def metrics_destination(out, work_dir, checkpoint, provenance):
     return other, f"{name}_{eid}"
 
 
+#: COCO (mmdet CocoMetric) headline metrics, and their keys
+COCO_KEYS = {"AP": "bbox_mAP", "AP50": "bbox_mAP_50", "AP75": "bbox_mAP_75",
+             "AP_small": "bbox_mAP_s", "AP_medium": "bbox_mAP_m", "AP_large": "bbox_mAP_l"}
+
+
 def summarize_nuscenes_metrics(metrics):
-    """Pick NDS, mAP and the TP errors out of NuScenesMetric's flat dict."""
+    """Pick NDS, mAP and the TP errors (nuScenes) or AP, AP50, ... (COCO) out of a flat dict."""
     summary = {}
     for key in METRIC_KEYS:
         hits = [v for k, v in metrics.items() if k.endswith(f"/{key}")]
+        if hits:
+            summary[key] = float(hits[0])
+    for key, coco in COCO_KEYS.items():
+        hits = [v for k, v in metrics.items() if k.endswith(f"/{coco}")]
         if hits:
             summary[key] = float(hits[0])
     return summary
 
 
 def format_metrics_table(summary, title=""):
-    head = "| " + " | ".join(k for k in METRIC_KEYS if k in summary) + " |"
-    rule = "|" + "|".join("---" for k in METRIC_KEYS if k in summary) + "|"
-    row = "| " + " | ".join(f"{summary[k]:.4f}" for k in METRIC_KEYS if k in summary) + " |"
+    keys = [k for k in (*METRIC_KEYS, *COCO_KEYS) if k in summary]
+    head = "| " + " | ".join(keys) + " |"
+    rule = "|" + "|".join("---" for _ in keys) + "|"
+    row = "| " + " | ".join(f"{summary[k]:.4f}" for k in keys) + " |"
     return "\n".join(x for x in (title, head, rule, row) if x)
 
 
@@ -242,8 +258,15 @@ def evaluate_main(argv=None):
     except UserInputError as err:
         _fail(err)
     for key in ("test_evaluator", "val_evaluator"):
-        if cfg.get(key) is not None and "jsonfile_prefix" not in cfg[key]:
-            cfg[key]["jsonfile_prefix"] = osp.join(cfg.work_dir, f"results_{tag}")
+        metric = cfg.get(key)
+        if metric is None:
+            continue
+        # where the metric writes its result files: NuScenesMetric's jsonfile_prefix,
+        # CocoMetric's outfile_prefix
+        for arg in ("jsonfile_prefix", "outfile_prefix"):
+            if arg not in metric and _constructor_accepts(metric.get("type"), arg):
+                metric[arg] = osp.join(cfg.work_dir, f"results_{tag}")
+                break
     cfg.load_from = None
     init_cpu_distributed(args.launcher)
     try:

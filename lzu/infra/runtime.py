@@ -145,9 +145,17 @@ def _datasets(cfg):
 
 
 def set_data_root(cfg, data_root):
-    """Point every dataloader and evaluator of ``cfg`` at ``data_root``."""
+    """Point every dataloader and evaluator of ``cfg`` at ``data_root``.
+
+    An evaluator's ``ann_file`` under an old data root keeps its path below it; a
+    ``data_root`` key is set only on evaluators that have one (NuScenesMetric, not
+    CocoMetric).
+    """
     root = data_root.rstrip("/") + "/"
-    cfg.data_root = root
+    old_roots = {cfg.get("data_root")} | {d.get("data_root") for _, d in _datasets(cfg)}
+    old_roots = sorted((r for r in old_roots if r), key=len, reverse=True)
+    if "data_root" in cfg:
+        cfg.data_root = root
     for _, dataset in _datasets(cfg):
         dataset["data_root"] = root
     for key in ("val_evaluator", "test_evaluator"):
@@ -155,9 +163,12 @@ def set_data_root(cfg, data_root):
         if evaluator is None:
             continue
         for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
-            metric["data_root"] = root
-            if "ann_file" in metric:
-                metric["ann_file"] = root + osp.basename(metric["ann_file"])
+            if "data_root" in metric:
+                metric["data_root"] = root
+            ann = metric.get("ann_file")
+            if ann:
+                below = next((ann[len(r):] for r in old_roots if ann.startswith(r)), None)
+                metric["ann_file"] = root + (below if below is not None else osp.basename(ann))
     return cfg
 
 
@@ -240,6 +251,26 @@ def init_cpu_distributed(launcher):
         dist.init_process_group(backend="gloo")
 
 
+def _missing_coco_images(ann, dataset, limit=5):
+    """Like ``missing_images`` for a COCO(-style Argoverse-HD) json annotation file."""
+    import json
+
+    try:
+        with open(ann, encoding="utf-8") as f:
+            data = json.load(f)
+        images = data["images"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"annotation file '{ann}' is not COCO json with 'images': {err}") from None
+    prefix = osp.join(dataset.get("data_root", ""), (dataset.get("data_prefix") or {}).get("img", ""))
+    seq_dirs = data.get("seq_dirs", [])
+    missing = []
+    for img in images:
+        name = img.get("file_name") or osp.join(seq_dirs[img["sid"]], img["name"])
+        if not osp.isfile(osp.join(prefix, name)):
+            missing.append(osp.join(prefix, name))
+    return len(missing), missing[:limit], len(images)
+
+
 def _check_intrinsics(ann, data_list):
     """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
     from lzu.openmmlab.loading import check_cam2img
@@ -284,11 +315,14 @@ def check_data(cfg, splits=("train", "val")):
         if ann in checked:
             continue
         checked.add(ann)
-        data_list = load_infos(ann)
-        _check_intrinsics(ann, data_list)
-        if split == "val":
-            _check_version(dataset, root)
-        n_missing, examples, total = missing_images(dataset, data_list)
+        if ann.endswith(".json"):
+            n_missing, examples, total = _missing_coco_images(ann, dataset)
+        else:
+            data_list = load_infos(ann)
+            _check_intrinsics(ann, data_list)
+            if split == "val":
+                _check_version(dataset, root)
+            n_missing, examples, total = missing_images(dataset, data_list)
         if n_missing:
             raise DataError(
                 f"{n_missing} of {total} images referenced by '{ann}' are missing, e.g.\n  "

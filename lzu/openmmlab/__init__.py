@@ -7,6 +7,7 @@
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
 * ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
+* ``ArgoverseHDDataset``        (mmdet DATASETS) CocoDataset for Argoverse-HD's json
 """
 
 from mmdet3d.registry import MODELS
@@ -14,6 +15,7 @@ from mmdet3d.registry import MODELS
 from lzu.core.fixed_grid import FixedGrid
 from lzu.infra.atomic_backend import install_atomic_local_backend
 from lzu.infra.checkpoint import install_safe_loading
+from lzu.openmmlab.argoverse import ArgoverseHDDataset
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
 from lzu.openmmlab.detector import LZUFCOS, LZUFasterRCNN, LZUFCOSMono3D, LZURetinaNet
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
@@ -38,4 +40,5 @@ __all__ = [
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",
     "CheckedLoadImageFromFileMono3D",
+    "ArgoverseHDDataset",
 ]

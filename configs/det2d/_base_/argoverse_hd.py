@@ -1,0 +1,47 @@
+# Argoverse-HD in its own layout: frames under Argoverse-1.1/tracking/, COCO-style json
+# with 8 classes under Argoverse-HD/annotations/ (DATA_ROOT / --data-root moves the root).
+# Scored by mmdet's CocoMetric (pycocotools): AP, AP50, AP75, AP_small/medium/large.
+# Family bases pick the argoverse_* entries up with {{_base_.argoverse_*}}.
+custom_imports = dict(imports=['lzu.openmmlab'], allow_failed_imports=False)
+
+argoverse_root = 'data/argoverse/'
+argoverse_classes = ('person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'traffic_light',
+                     'stop_sign')
+load_image = dict(type='LoadImageFromFile')
+load_annotations = dict(type='LoadAnnotations', with_bbox=True)
+flip = dict(type='RandomFlip', prob=0.5)
+pack_train = dict(type='PackDetInputs')
+pack_test = dict(
+    type='PackDetInputs',
+    meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+argoverse_train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type='ArgoverseHDDataset',
+        data_root=argoverse_root,
+        ann_file='Argoverse-HD/annotations/train.json',
+        data_prefix=dict(img='Argoverse-1.1/tracking/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=[load_image, load_annotations, flip, pack_train]))
+argoverse_val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='ArgoverseHDDataset',
+        data_root=argoverse_root,
+        ann_file='Argoverse-HD/annotations/val.json',
+        data_prefix=dict(img='Argoverse-1.1/tracking/'),
+        test_mode=True,
+        pipeline=[load_image, load_annotations, pack_test]))
+argoverse_evaluator = dict(
+    type='CocoMetric',
+    ann_file=argoverse_root + 'Argoverse-HD/annotations/val.json',
+    metric='bbox',
+    classwise=True)

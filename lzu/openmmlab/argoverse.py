@@ -1,0 +1,34 @@
+"""``ArgoverseHDDataset``: mmdet's ``CocoDataset`` for Argoverse-HD's json.
+
+Argoverse-HD's annotation files are COCO plus a top-level ``seq_dirs`` list; an
+image may name its file only by ``name`` and ``sid`` (its sequence), the path
+being ``seq_dirs[sid]/name`` under ``Argoverse-1.1/tracking``. This subclass fills
+``file_name`` from those when it is absent and sets the 8 classes; everything else
+(loading, filtering, ``CocoMetric`` scoring with pycocotools) is mmdet's.
+"""
+
+import os.path as osp
+
+from mmdet.datasets import CocoDataset
+from mmdet.registry import DATASETS
+
+from lzu.data.argoverse_hd import ARGOVERSE_HD_CLASSES
+
+__all__ = ["ArgoverseHDDataset"]
+
+
+@DATASETS.register_module()
+class ArgoverseHDDataset(CocoDataset):
+    """COCO-style Argoverse-HD (8 classes); file names from ``seq_dirs`` when absent."""
+
+    METAINFO = {
+        "classes": ARGOVERSE_HD_CLASSES,
+        "palette": [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230), (106, 0, 228),
+                    (0, 60, 100), (250, 170, 30), (220, 220, 0)],
+    }
+
+    def parse_data_info(self, raw_data_info):
+        img = raw_data_info["raw_img_info"]
+        if "file_name" not in img:
+            img["file_name"] = osp.join(self.coco.dataset["seq_dirs"][img["sid"]], img["name"])
+        return super().parse_data_info(raw_data_info)
