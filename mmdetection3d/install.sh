@@ -3,6 +3,7 @@
 # mmdet3d + nuscenes-devkit, then `pip install -e` the lzu package.
 #
 # Usage:  bash mmdetection3d/install.sh            # venv at <repo>/.venv
+#         bash mmdetection3d/install.sh --check    # exit 0 if ready, 1 if not; installs nothing
 #         LZU_PYTHON=/path/to/python bash mmdetection3d/install.sh
 #                                                  # install into that env
 #
@@ -78,6 +79,10 @@ STAMP="$PREFIX/.lzu-stack-$STAMP_KEY"
 if [ -f "$STAMP" ] && "$PY" -c 'import mmcv.ops, mmdet3d, lzu' >/dev/null 2>&1; then
     step "environment is ready ($STAMP); nothing to do"
     exit 0
+fi
+if [ "${1:-}" = --check ]; then
+    step "environment is not ready (no $STAMP): run this script without --check"
+    exit 1
 fi
 
 # --------------------------------------------------------------------- torch
