@@ -137,3 +137,21 @@ def test_fcos3d_loss_backward_and_predict_on_cpu(fcos3d):
     assert len(pred.bboxes_3d) > 0
     assert pred.bboxes_3d.tensor.shape[1] == 9
     assert torch.isfinite(pred.bboxes_3d.tensor).all()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a visible GPU gives the architecture")
+def test_cuda_build_without_a_gpu_requires_the_architectures():
+    """LZU_CUDA_OPS=1 on a GPU-less host: refuse, naming TORCH_CUDA_ARCH_LIST, before compiling."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("nvcc") is None:
+        pytest.skip("no nvcc on PATH")
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_CUDA_ARCH_LIST"}
+    env.update(LZU_CUDA_OPS="1", LZU_PYTHON=sys.executable, LZU_CACHE_DIR="/nonexistent-lzu-cache")
+    result = subprocess.run(["bash", os.path.join(ROOT, "mmdetection3d", "install.sh")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "TORCH_CUDA_ARCH_LIST" in result.stderr and "every architecture" in result.stderr
+    assert "building mmcv" not in result.stdout

@@ -45,7 +45,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--out-dir", default="work_dirs/benchmark")
-    p.add_argument("--paper-results", help="JSON {'uniform': [[ms, NDS], ...], 'lzu': [...]}")
+    p.add_argument("--paper-results", default=osp.join(ROOT, "docs", "paper_results.json"),
+                   help="JSON {'uniform': [[ms, NDS], ...], 'lzu': [...]} drawn next to this run "
+                        "(default: the paper's numbers, docs/paper_results.json; '' for none)")
     p.add_argument("--saliency", help="saliency file for the LZU configs (overrides theirs)")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="applied to every config")
     return p.parse_args(argv)

@@ -77,6 +77,47 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def schedule_options(iters, seed=None):
+    """cfg-options that make a demo config train ``iters`` iterations (LR step at 80 %)."""
+    opts = [f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters}",
+            f"param_scheduler.1.end={iters}", f"param_scheduler.1.milestones=[{int(iters * 0.8)}]"]
+    return opts + ([f"randomness.seed={seed}"] if seed is not None else [])
+
+
+def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, step, steps):
+    """Train each ``(label, config)`` (unless its checkpoint exists) and score it with tools/test.py.
+
+    Training is step ``step`` of ``steps`` in the messages, scoring the next one. Returns
+    ``(summaries by label, checkpoints, metrics files)``.
+    """
+    results, checkpoints, metrics_files = {}, [], []
+    for i, (label, config) in enumerate(models):
+        name = osp.splitext(osp.basename(config))[0]
+        mwd = osp.join(wd, name)
+        opts = list(common)
+        if label == "LZU":
+            opts.append(f"model.grid_generator.saliency_file={saliency}")
+        ckpt = osp.join(mwd, f"iter_{iters}.pth")
+        if not osp.isfile(ckpt):
+            say(f"{step}/{steps} training {label} ({name}) for {iters} iterations "
+                f"[{i + 1}/{len(models)}]")
+            # evaluated once, below, by tools/test.py: no validation inside training
+            no_val = ["val_cfg=None", "val_dataloader=None", "val_evaluator=None"]
+            run([py, "tools/train.py", config, "--work-dir", mwd, "--data-root", data,
+                 "--cfg-options", *opts, *no_val], log=osp.join(wd, f"train_{name}.log"))
+        else:
+            say(f"{step}/{steps} reusing {ckpt}")
+        metrics_file = osp.join(mwd, f"metrics_iter_{iters}.json")
+        say(f"{step + 1}/{steps} evaluating {label} with {scorer}")
+        run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
+             "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
+        with open(metrics_file, encoding="utf-8") as f:
+            results[label] = json.load(f)["summary"]
+        checkpoints.append(ckpt)
+        metrics_files.append(metrics_file)
+    return results, checkpoints, metrics_files
+
+
 def check_options(wd, args):
     """Refuse to reuse a work dir made with other options; record them on first use."""
     options = {"seed": args.seed, "scenes": list(args.scenes), "samples": args.samples,
@@ -165,33 +206,9 @@ def main(argv=None):
     else:
         say(f"3/7 reusing {saliency}")
 
-    common = [f"train_cfg.max_iters={args.iters}", f"train_cfg.val_interval={args.iters}",
-              f"param_scheduler.1.end={args.iters}",
-              f"param_scheduler.1.milestones=[{int(args.iters * 0.8)}]"]
-    results, checkpoints, metrics_files = {}, [], []
-    for step, (label, config) in enumerate(MODELS):
-        name = osp.splitext(osp.basename(config))[0]
-        mwd = osp.join(wd, name)
-        opts = list(common)
-        if label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
-        ckpt = osp.join(mwd, f"iter_{args.iters}.pth")
-        if not osp.isfile(ckpt):
-            say(f"4/7 training {label} ({name}) for {args.iters} iterations [{step + 1}/2]")
-            # evaluated once, below, by tools/test.py: no validation inside training
-            no_val = ["val_cfg=None", "val_dataloader=None", "val_evaluator=None"]
-            run([py, "tools/train.py", config, "--work-dir", mwd, "--data-root", data,
-                 "--cfg-options", *opts, *no_val], log=osp.join(wd, f"train_{name}.log"))
-        else:
-            say(f"4/7 reusing {ckpt}")
-        metrics_file = osp.join(mwd, f"metrics_iter_{args.iters}.json")
-        say(f"5/7 evaluating {label} with NuScenesMetric / DetectionEval")
-        run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
-             "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        with open(metrics_file, encoding="utf-8") as f:
-            results[label] = json.load(f)["summary"]
-        checkpoints.append(ckpt)
-        metrics_files.append(metrics_file)
+    common = schedule_options(args.iters)
+    results, checkpoints, metrics_files = train_and_evaluate(
+        py, wd, data, MODELS, saliency, args.iters, common, "NuScenesMetric / DetectionEval", 4, 7)
 
     say("6/7 measuring latency (batch 1, forward only)")
     bench_dir = osp.join(wd, "benchmark")

@@ -22,7 +22,13 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, "tools"))
 
-from demo import check_options, run, say  # noqa: E402  (the 3-D demo's helpers)
+from demo import (  # noqa: E402  (the 3-D demo's helpers)
+    check_options,
+    run,
+    say,
+    schedule_options,
+    train_and_evaluate,
+)
 
 from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
 
@@ -128,29 +134,9 @@ def main(argv=None):
     check_options(wd, args)
     py = sys.executable
     data, saliency = prepare_data(py, wd, args)
-    common = [f"train_cfg.max_iters={args.iters}", f"train_cfg.val_interval={args.iters}",
-              f"param_scheduler.1.end={args.iters}",
-              f"param_scheduler.1.milestones=[{int(args.iters * 0.8)}]",
-              f"randomness.seed={args.seed}"]
-    results = {}
-    for label, config in MODELS:
-        name = osp.splitext(osp.basename(config))[0]
-        mwd = osp.join(wd, name)
-        opts = list(common)
-        if label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
-        ckpt = osp.join(mwd, f"iter_{args.iters}.pth")
-        if not osp.isfile(ckpt):
-            say(f"4/6 training {label} ({name}) for {args.iters} iterations")
-            run([py, "tools/train.py", config, "--work-dir", mwd, "--data-root", data,
-                 "--cfg-options", *opts, "val_cfg=None", "val_dataloader=None",
-                 "val_evaluator=None"], log=osp.join(wd, f"train_{name}.log"))
-        metrics = osp.join(mwd, f"metrics_iter_{args.iters}.json")
-        say(f"5/6 evaluating {label} with CocoMetric (pycocotools)")
-        run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
-             "--out", metrics, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        with open(metrics, encoding="utf-8") as f:
-            results[label] = json.load(f)["summary"]
+    results, _, _ = train_and_evaluate(py, wd, data, MODELS, saliency, args.iters,
+                                       schedule_options(args.iters, args.seed),
+                                       "CocoMetric (pycocotools)", 4, 6)
     say("6/6 drawing demo_det2d.png")
     figure(data, saliency, osp.join(wd, "demo_det2d.png"))
     table = ["| model | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
