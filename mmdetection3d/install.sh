@@ -132,8 +132,15 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     patch_mmcv "$SRC" "$CUDA_OPS"
     if [ "$CUDA_OPS" = 1 ]; then
         export FORCE_CUDA=1
+        # nvcc may be a wrapper script (torch would then take CUDA_HOME=/usr/local and miss
+        # the toolkit's headers): ask nvcc where its toolkit is
+        if [ -z "${CUDA_HOME:-}" ]; then
+            CUDA_HOME=$(nvcc --dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)
+            [ -n "$CUDA_HOME" ] && CUDA_HOME=$(cd "$CUDA_HOME" && pwd -P) && export CUDA_HOME
+            step "CUDA toolkit: ${CUDA_HOME:-not found by nvcc --dryrun}"
+        fi
         # torch's CUDA headers include cuSPARSE/cuBLAS/... headers that pip's nvidia-* wheels
-        # ship next to torch and a minimal CUDA toolkit lacks: put them on the include path
+        # ship next to torch and a minimal CUDA toolkit lacks: add them after the toolkit's
         NV_INCLUDE=$("$PY" -c 'import glob, os, sysconfig
 print(":".join(sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "include")))))')
         [ -z "$NV_INCLUDE" ] || export CPATH="$NV_INCLUDE${CPATH:+:$CPATH}"

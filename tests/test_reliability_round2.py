@@ -126,7 +126,7 @@ def test_demo_rerun_with_other_options_does_not_reuse(tmp_path):
 
 
 def test_interrupted_data_preparation_leaves_no_v1_files(synthetic_root, tmp_path, monkeypatch):
-    from lzu import data_prep
+    from lzu.data import data_prep
 
     root = tmp_path / "nusc"
     shutil.copytree(synthetic_root, root)

@@ -45,6 +45,11 @@ class OptionError(UserInputError, KeyError):
         return self.args[0]
 
 
+#: settings dicts whose entries are free-form (no class signature to check them against)
+FREE_FORM = ("metainfo", "randomness", "env_cfg", "dist_cfg", "mp_cfg", "paramwise_cfg",
+             "custom_keys")
+
+
 def _kind(value):
     """Coarse type of a config value; ``None`` matches anything."""
     if value is None:
@@ -94,8 +99,9 @@ def _constructor_accepts(type_name, arg):
 def check_cfg_options(cfg, options):
     """Every ``--cfg-options`` key must exist in ``cfg`` with a value of the same kind.
 
-    A new key is accepted only in a dataset's free-form ``metainfo``, or as an
-    argument that the registered class of its dict (``type``) takes. Raises ``OptionError``
+    A new key is accepted only in a free-form settings dict (``FREE_FORM``: a dataset's
+    ``metainfo``, ``randomness``, ...), or as an argument that the registered class of its
+    dict (``type``) takes. Raises ``OptionError``
     naming the key, with the nearest existing keys.
     """
     import difflib
@@ -116,9 +122,9 @@ def check_cfg_options(cfg, options):
                                   f"dict, so it has no key '{part}'")
             if part not in node:
                 last = depth == len(parts) - 1
-                if last and (parts[depth - 1:depth] == ["metainfo"]
+                if last and (parts[depth - 1:depth] and parts[depth - 1] in FREE_FORM
                              or _constructor_accepts(node.get("type"), part)):
-                    break  # a free-form metainfo entry, or an argument the class takes
+                    break  # an entry of a free-form dict, or an argument the class takes
                 near = difflib.get_close_matches(part, [str(k) for k in node], n=3)
                 hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
                 raise OptionError(f"--cfg-options {key}: the config has no key '{here}'{hint}")
