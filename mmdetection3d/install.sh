@@ -119,7 +119,7 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     JOBS=${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}
     step "building mmcv $MMCV with ops ($CUDA_TAG) from its sdist, MAX_JOBS=$JOBS"
     if [ "$CUDA_OPS" = 1 ]; then
-        printf '[lzu-install] this compiles CUDA kernels: expect CUDA_BUILD_TIME.\n'
+        printf '[lzu-install] this compiles CUDA kernels: about an hour on 2 cores per architecture (MAX_JOBS=%s).\n' "$JOBS"
     else
         printf '[lzu-install] this is a one-time build of 12-17 CPU-minutes (about 8 minutes on 2 cores);\n'
     fi
