@@ -39,7 +39,9 @@ usage() {
 usage: sh run.sh COMMAND [ARGS...]
 
 commands:
-  test [PYTEST_ARGS]   run the whole test suite (builds the environment on first use)
+  test [PYTEST_ARGS]   run the test suite without the slow end-to-end runs (CI; builds the
+                       environment on first use)
+  test-all [ARGS]      the whole suite, slow end-to-end runs included
   demo                 synthetic nuScenes-format demo: baseline vs LZU, scored by the devkit
   demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
   <experiment>         evaluate ckpt/<experiment>.pth if present, train, then evaluate
@@ -83,6 +85,11 @@ case "$cmd" in
         usage
         ;;
     test)
+        # the fast suite (CI); end-to-end runs of minutes are marked slow: `sh run.sh test-all`
+        ensure_env
+        exec "$PY" -m pytest -m "not slow" "$@"
+        ;;
+    test-all)
         ensure_env
         exec "$PY" -m pytest "$@"
         ;;
@@ -100,7 +107,7 @@ case "$cmd" in
             run_experiment "$cmd" "$@"
         fi
         echo "run.sh: unknown command or experiment '$cmd'" >&2
-        echo "valid commands: test demo --help" >&2
+        echo "valid commands: test test-all demo --help" >&2
         echo "valid experiments: $(experiments | tr '\n' ' ')" >&2
         exit 2
         ;;

@@ -182,6 +182,7 @@ class _Custom:
     """A harmless class torch's weights-only loader does not know."""
 
 
+@pytest.mark.slow
 def test_checkpoint_needing_another_global_needs_the_explicit_opt_in(synthetic_root, tmp_path):
     from mono3d_fixtures import build_model
 
