@@ -63,15 +63,21 @@ def _short(line):
     return "  ".join(keep) if keep else line.strip()[-160:]
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work-dir", default="work_dirs/demo")
-    p.add_argument("--iters", type=int, default=240, help="training iterations per model")
+def demo_parser(description, work_dir, iters):
+    """The options every demo has (those ``check_options`` records, plus --work-dir, --fresh)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--work-dir", default=work_dir)
+    p.add_argument("--iters", type=int, default=iters, help="training iterations per model")
     p.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
     p.add_argument("--samples", type=int, default=5, help="key frames per scene")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bench-iters", type=int, default=10)
     p.add_argument("--fresh", action="store_true", help="delete the work dir first")
+    return p
+
+
+def parse_args(argv=None):
+    p = demo_parser(__doc__.splitlines()[0], "work_dirs/demo", 240)
+    p.add_argument("--bench-iters", type=int, default=10)
     p.add_argument("--compare-borders", action="store_true",
                    help="also train LZU with unzoom_border=paper and score both borders")
     return p.parse_args(argv)

@@ -11,7 +11,6 @@
 Reuses what exists when made with the same options (demo_options.json); --fresh starts over.
 """
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -24,6 +23,7 @@ sys.path.insert(0, osp.join(ROOT, "tools"))
 
 from demo import (  # noqa: E402  (the 3-D demo's helpers)
     check_options,
+    demo_parser,
     run,
     say,
     schedule_options,
@@ -38,13 +38,7 @@ KEYS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work-dir", default="work_dirs/demo_det2d")
-    p.add_argument("--iters", type=int, default=100, help="training iterations per model")
-    p.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
-    p.add_argument("--samples", type=int, default=5, help="key frames per scene")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fresh", action="store_true", help="delete the work dir first")
+    p = demo_parser(__doc__.splitlines()[0], "work_dirs/demo_det2d", 100)
     return p.parse_args(argv)
 
 

@@ -21,8 +21,8 @@ from lzu.infra.checkpoint import CheckpointError
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import (
     DictAction,
-    _constructor_accepts,
     check_data,
+    constructor_accepts,
     init_cpu_distributed,
     load_config,
 )
@@ -264,7 +264,7 @@ def evaluate_main(argv=None):
         # where the metric writes its result files: NuScenesMetric's jsonfile_prefix,
         # CocoMetric's outfile_prefix
         for arg in ("jsonfile_prefix", "outfile_prefix"):
-            if arg not in metric and _constructor_accepts(metric.get("type"), arg):
+            if arg not in metric and constructor_accepts(metric.get("type"), arg):
                 metric[arg] = osp.join(cfg.work_dir, f"results_{tag}")
                 break
     cfg.load_from = None

@@ -20,6 +20,7 @@ __all__ = [
     "DictAction",
     "OptionError",
     "check_cfg_options",
+    "constructor_accepts",
     "load_config",
     "set_data_root",
     "check_data",
@@ -69,7 +70,7 @@ def _kind(value):
     return type(value).__name__
 
 
-def _constructor_accepts(type_name, arg):
+def constructor_accepts(type_name, arg):
     """Whether the class registered as ``type_name`` takes a keyword ``arg``.
 
     Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's);
@@ -123,7 +124,7 @@ def check_cfg_options(cfg, options):
             if part not in node:
                 last = depth == len(parts) - 1
                 if last and (parts[depth - 1:depth] and parts[depth - 1] in FREE_FORM
-                             or _constructor_accepts(node.get("type"), part)):
+                             or constructor_accepts(node.get("type"), part)):
                     break  # an entry of a free-form dict, or an argument the class takes
                 near = difflib.get_close_matches(part, [str(k) for k in node], n=3)
                 hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
