@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the lzu environment: torch + mmcv (compiled ops) + mmengine + mmdet +
-# mmdet3d + nuscenes-devkit, then `pip install -e` the lzu package.
+# mmdet3d + mmsegmentation + nuscenes-devkit, then `pip install -e` the lzu package.
 #
 # Usage:  bash mmdetection3d/install.sh            # venv at <repo>/.venv
 #         bash mmdetection3d/install.sh --check    # exit 0 if ready, 1 if not; installs nothing
@@ -76,7 +76,7 @@ STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$ROOT/setup.py"; echo "${LZU_CUDA_OPS:-au
     | sha1sum | cut -c1-16)
 PREFIX=$("$PY" -c 'import sys; print(sys.prefix)')
 STAMP="$PREFIX/.lzu-stack-$STAMP_KEY"
-if [ -f "$STAMP" ] && "$PY" -c 'import mmcv.ops, mmdet3d, lzu' >/dev/null 2>&1; then
+if [ -f "$STAMP" ] && "$PY" -c 'import mmcv.ops, mmdet3d, mmseg, lzu' >/dev/null 2>&1; then
     step "environment is ready ($STAMP); nothing to do"
     exit 0
 fi
@@ -160,9 +160,9 @@ fi
 $PIP install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
 
 # ---------------------------------------------------------------- the rest
-step "installing mmengine, mmdet, nuscenes-devkit and the runtime dependencies"
+step "installing mmengine, mmdet, mmsegmentation, nuscenes-devkit and the runtime dependencies"
 $PIP install -q -c "$CONSTRAINTS" \
-    numpy opencv-python mmengine mmdet nuscenes-devkit \
+    numpy opencv-python mmengine mmdet mmsegmentation nuscenes-devkit ftfy regex prettytable wcwidth \
     addict yapf pyyaml packaging rich termcolor pycocotools shapely six \
     terminaltables tqdm numba llvmlite pandas trimesh plyfile scikit-image \
     scikit-learn tensorboard networkx pyquaternion cachetools descartes fire \
@@ -175,10 +175,11 @@ $PIP install -q --no-deps --no-build-isolation -e "$ROOT"
 
 step "checking the stack"
 "$PY" - <<'EOF'
-import mmcv, mmcv.ops, mmengine, mmdet, mmdet3d, torch, numpy, lzu
+import mmcv, mmcv.ops, mmengine, mmdet, mmdet3d, mmseg, torch, numpy, lzu
+import mmseg.models, mmseg.evaluation  # noqa: F401  (module-level imports: ftfy, regex, prettytable)
 from mmcv.ops import ModulatedDeformConv2dPack, nms_rotated  # compiled ops
 print(f"torch {torch.__version__} | mmcv {mmcv.__version__} | mmengine {mmengine.__version__} | "
-      f"mmdet {mmdet.__version__} | mmdet3d {mmdet3d.__version__} | numpy {numpy.__version__} | "
+      f"mmdet {mmdet.__version__} | mmdet3d {mmdet3d.__version__} | mmseg {mmseg.__version__} | numpy {numpy.__version__} | "
       f"lzu {lzu.__version__} | cuda available: {torch.cuda.is_available()}")
 EOF
 rm -f "$PREFIX"/.lzu-stack-*

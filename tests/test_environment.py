@@ -1,4 +1,4 @@
-"""The pinned stack: versions, compiled mmcv ops, and mmdet3d's FCOS3D R50-DCN on CPU."""
+"""The pinned stack: versions (mmseg included), compiled mmcv ops, and mmdet3d's FCOS3D R50-DCN on CPU."""
 
 import math
 import os
@@ -25,6 +25,7 @@ def test_stack_versions_match_the_pins():
     import mmdet
     import mmdet3d
     import mmengine
+    import mmseg
     import nuscenes
     import torchvision
 
@@ -34,11 +35,27 @@ def test_stack_versions_match_the_pins():
     assert mmdet3d.__version__ == p["mmdet3d"]
     assert mmdet.__version__ == p["mmdet"]
     assert mmcv.__version__ == p["mmcv"]
+    assert mmseg.__version__ == p["mmsegmentation"]
     assert mmengine.__version__ == p["mmengine"]
     assert torch.__version__.split("+")[0] == p["torch"]
     assert torchvision.__version__.split("+")[0] == p["torchvision"]
     assert np.__version__ == p["numpy"] and int(np.__version__.split(".")[0]) < 2
     assert nuscenes is not None and lzu.__version__
+
+
+def test_mmseg_imports_with_the_pinned_stack():
+    # mmseg.utils imports ftfy and regex at module level, IoUMetric prettytable
+    import ftfy
+    import prettytable
+    import regex
+    from mmseg.evaluation import IoUMetric
+    from mmseg.models import EncoderDecoder
+    from mmseg.registry import MODELS
+
+    p = pins()
+    assert ftfy.__version__ == p["ftfy"] and regex.__version__ == p["regex"]
+    assert prettytable.__version__ == p["prettytable"]
+    assert MODELS.get("EncoderDecoder") is EncoderDecoder and IoUMetric is not None
 
 
 def test_environment_yml_agrees_with_constraints():

@@ -1,6 +1,7 @@
 """LZU on any mmdet / mmdet3d detector whose features are backbone(+neck).
 
-``LZUDetectorMixin`` goes first in the bases of a detector class; it builds an
+``LZUDetectorMixin`` goes first in the bases of a detector class; through
+``lzu.openmmlab.lzu_features.LZUFeaturesMixin`` it builds an
 ``lzu.core.wrapper.LZU`` from the config keys below, overrides ``extract_feat``
 (zoom, backbone, neck, unzoom) and moves each sample's metainfo to the frame the
 head sees: the image uniformly resized to ``output_shape`` (and padded). A new
@@ -10,14 +11,10 @@ detector is three lines::
     class LZUYOLOX(LZUDetectorMixin, YOLOX):
         \"\"\"YOLOX with zoom / unzoom.\"\"\"
 
-Config keys (besides the detector's own):
-    grid_generator: ``dict(type='FixedGrid', saliency_file=..., output_shape=(H, W), ...)``.
-    unzoom_border: ``'exact'`` (default) or ``'paper'`` (``lzu.core.unzoom``).
-    zoom_region: ``'image'`` (default: each image's own region) or ``'padded'``
-        (the paper's 3-D code: the whole padded batch; output aspect ratio must
-        match the input's and the output must not be larger).
-    follow_flips: flip the saliency with flipped images (default True).
-    pad_size_divisor: for the zoomed batch (default: the data preprocessor's).
+Config keys (besides the detector's own): those of ``lzu.openmmlab.lzu_features``
+(``grid_generator``, ``unzoom_border``, ``zoom_region``, ``follow_flips``,
+``pad_size_divisor``). With ``zoom_region='padded'`` (the paper's 3-D code) the
+output aspect ratio must match the input's and the output must not be larger.
 
 Metainfo moved per sample (once; a flag makes it idempotent): ``img_shape``,
 ``pad_shape``, ``batch_input_shape``, ``scale_factor`` (times ``(sx, sy)``, so
@@ -27,32 +24,17 @@ and in training the 2-D GT boxes and ``centers_2d``.
 
 import numpy as np
 
-from lzu.core.fixed_grid import FixedGrid
-from lzu.core.unzoom import BORDERS
-from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.lzu_features import LZUFeaturesMixin
 
 __all__ = ["LZUDetectorMixin", "ZoomShapeError", "scale_metainfo"]
 
 _ZOOMED_FLAG = "lzu_zoomed"
 _INPUT_SHAPE = "lzu_input_shape"
-_GRID_GENERATORS = {"FixedGrid": FixedGrid}
 
 
 class ZoomShapeError(UserInputError, ValueError):
     """``grid_generator.output_shape`` does not fit the input images."""
-
-
-def _build_grid_generator(cfg):
-    if not isinstance(cfg, dict):
-        return cfg  # an already built module
-    cfg = dict(cfg)
-    kind = cfg.pop("type", None)
-    if kind in _GRID_GENERATORS:
-        return _GRID_GENERATORS[kind](**cfg)
-    from mmengine.registry import MODELS
-
-    return MODELS.build(dict(cfg, type=kind))
 
 
 def _scaled_cam2img(cam2img, sx, sy):
@@ -99,47 +81,8 @@ def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt):
     return data_sample
 
 
-class LZUDetectorMixin:
+class LZUDetectorMixin(LZUFeaturesMixin):
     """Zoom / unzoom for a detector class; see the module docstring."""
-
-    def __init__(self, grid_generator, unzoom_border="exact", zoom_region="image",
-                 follow_flips=True, pad_size_divisor=None, **kwargs):
-        super().__init__(**kwargs)
-        if unzoom_border not in BORDERS:
-            raise UserInputError(
-                f"model.unzoom_border must be one of {', '.join(map(repr, BORDERS))}, "
-                f"got {unzoom_border!r}"
-            )
-        if zoom_region not in REGIONS:
-            raise UserInputError(
-                f"model.zoom_region must be one of {', '.join(map(repr, REGIONS))}, "
-                f"got {zoom_region!r}"
-            )
-        if pad_size_divisor is None:
-            pad_size_divisor = getattr(self.data_preprocessor, "pad_size_divisor", 1)
-        self.lzu = LZU(_build_grid_generator(grid_generator), border=unzoom_border,
-                       region=zoom_region, pad_size_divisor=pad_size_divisor,
-                       follow_flips=follow_flips)
-        self._lzu_batch = None
-
-    # ------------------------------------------------------------ geometry
-    @property
-    def grid_generator(self):
-        return self.lzu.grid_generator
-
-    @property
-    def output_shape(self):
-        return self.lzu.output_shape
-
-    @property
-    def unzoom_border(self):
-        return self.lzu.border
-
-    @unzoom_border.setter
-    def unzoom_border(self, value):
-        if value not in BORDERS:
-            raise UserInputError(f"unzoom_border must be one of {BORDERS}, got {value!r}")
-        self.lzu.border = value
 
     def zoom_scale(self, img_shape):
         """``(sx, sy)`` of the zoomed frame relative to an image of ``img_shape``.
@@ -168,26 +111,6 @@ class LZUDetectorMixin:
             )
         return (s, s)
 
-    # ------------------------------------------------------------ features
-    def zoom_inputs(self, imgs):
-        """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from the current batch)."""
-        shapes, flips = self._lzu_batch or (None, None)
-        self._lzu_batch = None  # used once: a later direct call must not see a stale batch
-        if shapes is not None and len(shapes) != imgs.shape[0]:
-            shapes, flips = None, None
-        return self.lzu.zoom(imgs, shapes, flips)
-
-    def unzoom_features(self, feats, state):
-        return self.lzu.unzoom(feats, state)
-
-    def extract_feat(self, batch_inputs):
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        zoomed, state = self.zoom_inputs(imgs)
-        feats = self.backbone(zoomed)
-        if self.with_neck:
-            feats = self.neck(feats)
-        return self.unzoom_features(feats, state)
-
     # ------------------------------------------------------------ metainfo
     def _to_unzoomed_frame(self, batch_data_samples, with_gt):
         """Record each image's region and flip for the zoom; move the metainfo."""
@@ -201,7 +124,7 @@ class LZUDetectorMixin:
             shapes.append(shape)
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
             scale_metainfo(sample, self.zoom_scale(shape), (h, w), pad, with_gt)
-        self._lzu_batch = (shapes, flips)
+        self.record_batch(shapes, flips)
         return batch_data_samples
 
     def loss(self, batch_inputs, batch_data_samples):
