@@ -8,6 +8,8 @@
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
 * ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
 * ``ArgoverseHDDataset``        (mmdet DATASETS) CocoDataset for Argoverse-HD's json
+* ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
+* ``PerClassIoUMetric``         (mmseg METRICS) IoUMetric that also returns per-class IoU
 """
 
 from mmdet3d.registry import MODELS
@@ -21,6 +23,8 @@ from lzu.openmmlab.detector import LZUFCOS, LZUFasterRCNN, LZUFCOSMono3D, LZURet
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
+from lzu.openmmlab.seg_metric import PerClassIoUMetric
+from lzu.openmmlab.segmentor import LZUCascadeEncoderDecoder, LZUEncoderDecoder
 
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
@@ -41,4 +45,7 @@ __all__ = [
     "PaperEpochNuScenesDataset",
     "CheckedLoadImageFromFileMono3D",
     "ArgoverseHDDataset",
+    "LZUEncoderDecoder",
+    "LZUCascadeEncoderDecoder",
+    "PerClassIoUMetric",
 ]

@@ -1,0 +1,134 @@
+"""LZU on any mmseg segmentor whose features are backbone(+neck) (``EncoderDecoder`` and kin).
+
+``LZUSegmentorMixin`` goes first in the bases of a segmentor class
+(``lzu.openmmlab.segmentor`` registers ``LZUEncoderDecoder``). Config keys: those of
+``lzu.openmmlab.lzu_features`` (``grid_generator``, ``unzoom_border``,
+``follow_flips``, ``pad_size_divisor``); ``zoom_region`` is ``'image'`` only.
+
+What happens to a batch (images ``(B, 3, Hp, Wp)``, each image's valid region
+``img_shape`` top-left, as mmseg's data preprocessor batches them):
+
+1. each image's region is zoomed to ``output_shape = (H, W)`` (any aspect ratio,
+   smaller or larger than the image) with its fixed saliency, flipped with the
+   image when ``follow_flips``;
+2. the backbone (+neck) runs on the zoomed batch, padded to ``pad_size_divisor``;
+3. every feature level is unzoomed: it now looks like the features of the image
+   *uniformly resized* to ``(H, W)``;
+4. the decode head and the auxiliary heads run unchanged. Their logits live in
+   that uniformly resized frame: each sample's metainfo says so (``img_shape =
+   (H, W)``, ``pad_shape`` the padded output, ``padding_size``; ``ori_shape`` is
+   kept), so mmseg's own ``predict_by_feat`` / ``postprocess_result`` resize them to
+   the input and then to the original image exactly as for any segmentor, and
+   ``predict`` returns label maps at the original resolution.
+
+The loss compares with labels exactly as the uniform baseline does: each
+training label map (its valid region) is resized to ``(H, W)`` by the function
+mmseg's ``Resize(scale=(W, H), keep_ratio=False)`` applies to label maps,
+``mmcv.imresize(..., interpolation='nearest')``, padded with the data
+preprocessor's ``seg_pad_val`` like a baseline batch, and the decode head's
+``loss_by_feat`` compares its logits (bilinearly resized to that label size) with
+it. So for an un-flipped image LZU and the baseline train on the same label map.
+(A flipped image's label is resized after the flip; the baseline pipeline
+resizes before it.)
+
+Inference is whole-image only: a sliding window would zoom each window with the
+whole frame's saliency (``test_cfg.mode='slide'`` is refused).
+"""
+
+import mmcv
+import numpy as np
+import torch
+
+from lzu.infra.errors import UserInputError
+from lzu.openmmlab.lzu_features import LZUFeaturesMixin
+
+__all__ = ["LZUSegmentorMixin", "resize_label_map"]
+
+_ZOOMED_FLAG = "lzu_zoomed"
+_INPUT_SHAPE = "lzu_input_shape"
+
+
+def resize_label_map(label, shape, pad_shape=None, pad_value=255):
+    """Resize a label map ``(1, h, w)`` (any device) to ``shape = (H, W)`` as mmseg's Resize does.
+
+    Nearest neighbour by ``mmcv.imresize`` (cv2), then padded bottom/right to
+    ``pad_shape`` with ``pad_value``. Returns a tensor on the input's device and dtype.
+    """
+    h, w = (int(s) for s in shape)
+    array = label[0].cpu().numpy()
+    resized = mmcv.imresize(array, (w, h), interpolation="nearest", backend="cv2")
+    out = torch.from_numpy(np.ascontiguousarray(resized)).to(label.device, label.dtype)[None]
+    if pad_shape is not None and tuple(pad_shape) != (h, w):
+        hz, wz = (int(s) for s in pad_shape)
+        out = torch.nn.functional.pad(out, (0, wz - w, 0, hz - h), value=pad_value)
+    return out
+
+
+class LZUSegmentorMixin(LZUFeaturesMixin):
+    """Zoom / unzoom for a segmentor class; see the module docstring."""
+
+    zoom_regions = ("image",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        mode = (self.test_cfg or {}).get("mode", "whole")
+        if mode != "whole":
+            raise UserInputError(
+                f"model.test_cfg.mode={mode!r}: LZU zooms whole images with one saliency, "
+                "so a sliding window is not supported; use test_cfg=dict(mode='whole')"
+            )
+
+    @property
+    def seg_pad_value(self):
+        return int(getattr(self.data_preprocessor, "seg_pad_val", 255))
+
+    def _to_unzoomed_frame(self, data_samples, with_gt):
+        """Record each image's region and flip for the zoom; move metainfo (and labels) once."""
+        h, w = self.output_shape
+        hz, wz = self.lzu.padded((h, w))
+        shapes, flips = [], []
+        for sample in data_samples:
+            meta = sample.metainfo
+            zoomed = meta.get(_ZOOMED_FLAG, False)
+            shape = tuple(int(s) for s in (meta[_INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
+            shapes.append(shape)
+            flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
+            if zoomed:
+                continue
+            if with_gt and "gt_sem_seg" in sample:
+                label = sample.gt_sem_seg.data[..., : shape[0], : shape[1]]
+                del sample.gt_sem_seg.data  # PixelData keeps its shape until its data is gone
+                sample.gt_sem_seg.data = resize_label_map(label, (h, w), (hz, wz),
+                                                          self.seg_pad_value)
+            sample.set_metainfo({
+                _INPUT_SHAPE: shape,
+                _ZOOMED_FLAG: True,
+                "img_shape": (h, w),
+                "pad_shape": (hz, wz),
+                "padding_size": [0, wz - w, 0, hz - h],
+            })
+        self.record_batch(shapes, flips)
+        return data_samples
+
+    def _samples_for(self, inputs):
+        """Data samples for a bare ``predict(inputs)``: predictions at the input size."""
+        from mmseg.structures import SegDataSample
+
+        shape = tuple(int(s) for s in inputs.shape[-2:])
+        meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape, padding_size=[0, 0, 0, 0])
+        return [SegDataSample(metainfo=dict(meta)) for _ in range(inputs.shape[0])]
+
+    def loss(self, inputs, data_samples):
+        self._to_unzoomed_frame(data_samples, with_gt=True)
+        return super().loss(inputs, data_samples)
+
+    def predict(self, inputs, data_samples=None):
+        if data_samples is None:
+            data_samples = self._samples_for(inputs)
+        self._to_unzoomed_frame(data_samples, with_gt=False)
+        return super().predict(inputs, data_samples)
+
+    def _forward(self, inputs, data_samples=None):
+        if data_samples is not None:
+            self._to_unzoomed_frame(data_samples, with_gt=False)
+        return super()._forward(inputs, data_samples)
