@@ -44,6 +44,7 @@ commands:
   test-all [ARGS]      the whole suite, slow end-to-end runs included
   demo                 synthetic nuScenes-format demo: baseline vs LZU, scored by the devkit
   demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
+  demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
   <experiment>         evaluate ckpt/<experiment>.pth if present, train, then evaluate
   --help               this message
 
@@ -98,6 +99,10 @@ case "$cmd" in
         if [ "${1:-}" = det2d ]; then
             shift
             exec "$PY" tools/demo_det2d.py --work-dir "$WORK_DIR/demo_det2d" "$@"
+        fi
+        if [ "${1:-}" = seg ]; then
+            shift
+            exec "$PY" tools/demo_seg.py --work-dir "$WORK_DIR/demo_seg" "$@"
         fi
         exec "$PY" tools/demo.py --work-dir "$WORK_DIR/demo" "$@"
         ;;

@@ -124,10 +124,10 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
     return results, checkpoints, metrics_files
 
 
-def check_options(wd, args):
-    """Refuse to reuse a work dir made with other options; record them on first use."""
-    options = {"seed": args.seed, "scenes": list(args.scenes), "samples": args.samples,
-               "iters": args.iters}
+def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
+    """Refuse to reuse a work dir made with other options ``keys`` of ``args``; record them first."""
+    options = {k: list(v) if isinstance(v, tuple | list) else v
+               for k, v in ((k, getattr(args, k)) for k in keys)}
     path = osp.join(wd, "demo_options.json")
     if osp.isfile(path):
         with open(path, encoding="utf-8") as f:

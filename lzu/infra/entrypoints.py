@@ -81,7 +81,7 @@ def _claim_work_dir(cfg):
 
 
 def train_main(argv=None):
-    parser = argparse.ArgumentParser(description="Train a detector with mmengine's Runner")
+    parser = argparse.ArgumentParser(description="Train a model (detector or segmentor) with mmengine's Runner")
     parser.add_argument("config", help="config file")
     parser.add_argument(
         "--resume",
@@ -208,11 +208,16 @@ COCO_KEYS = {"AP": "bbox_mAP", "AP50": "bbox_mAP_50", "AP75": "bbox_mAP_75",
              "AP_small": "bbox_mAP_s", "AP_medium": "bbox_mAP_m", "AP_large": "bbox_mAP_l"}
 
 
+#: semantic segmentation (mmseg IoUMetric) headline metrics
+SEG_KEYS = ("mIoU", "mAcc", "aAcc")
+
+
 def summarize_nuscenes_metrics(metrics):
-    """Pick NDS, mAP and the TP errors (nuScenes) or AP, AP50, ... (COCO) out of a flat dict."""
+    """Pick NDS, mAP and the TP errors (nuScenes), AP, AP50, ... (COCO) or mIoU, mAcc, aAcc
+    (mmseg) out of a flat dict."""
     summary = {}
-    for key in METRIC_KEYS:
-        hits = [v for k, v in metrics.items() if k.endswith(f"/{key}")]
+    for key in (*METRIC_KEYS, *SEG_KEYS):
+        hits = [v for k, v in metrics.items() if k == key or k.endswith(f"/{key}")]
         if hits:
             summary[key] = float(hits[0])
     for key, coco in COCO_KEYS.items():
@@ -223,7 +228,7 @@ def summarize_nuscenes_metrics(metrics):
 
 
 def format_metrics_table(summary, title=""):
-    keys = [k for k in (*METRIC_KEYS, *COCO_KEYS) if k in summary]
+    keys = [k for k in (*METRIC_KEYS, *COCO_KEYS, *SEG_KEYS) if k in summary]
     head = "| " + " | ".join(keys) + " |"
     rule = "|" + "|".join("---" for _ in keys) + "|"
     row = "| " + " | ".join(f"{summary[k]:.4f}" for k in keys) + " |"
@@ -231,7 +236,8 @@ def format_metrics_table(summary, title=""):
 
 
 def evaluate_main(argv=None):
-    parser = argparse.ArgumentParser(description="Evaluate a checkpoint with NuScenesMetric")
+    parser = argparse.ArgumentParser(
+        description="Evaluate a checkpoint with the config's metric (NuScenesMetric, CocoMetric, IoUMetric)")
     parser.add_argument("config", help="config file")
     parser.add_argument("checkpoint", help="checkpoint file (ours or the paper's)")
     parser.add_argument(

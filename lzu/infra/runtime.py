@@ -35,6 +35,13 @@ PREPARE_HINT = (
 )
 
 
+SEG_PREPARE_HINT = (
+    "put Cityscapes there (leftImg8bit/, gtFine/ with *_gtFine_labelTrainIds.png from mmseg's "
+    "tools/dataset_converters/cityscapes.py), or write the synthetic set: "
+    "python tools/make_synthetic_cityscapes.py --root {root}"
+)
+
+
 class DataError(UserInputError, FileNotFoundError):
     """The data root or an info file is missing or unusable."""
 
@@ -73,27 +80,30 @@ def _kind(value):
 def constructor_accepts(type_name, arg):
     """Whether the class registered as ``type_name`` takes a keyword ``arg``.
 
-    Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's);
-    a class taking ``**kwargs`` accepts anything. Unknown types accept nothing.
+    Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's),
+    then mmseg's; a class taking ``**kwargs`` accepts anything. Unknown types
+    accept nothing.
     """
     import inspect
 
-    from mmdet3d import registry
+    from mmdet3d import registry as mmdet3d_registry
+    from mmseg import registry as mmseg_registry
 
     if not isinstance(type_name, str):
         return False
-    for name in dir(registry):
-        reg = getattr(registry, name)
-        if not hasattr(reg, "get") or not hasattr(reg, "module_dict"):
-            continue
-        try:
-            cls = reg.get(type_name)
-        except Exception:  # noqa: BLE001  (a registry that cannot resolve the scope)
-            cls = None
-        if cls is None:
-            continue
-        params = inspect.signature(cls).parameters
-        return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for registry in (mmdet3d_registry, mmseg_registry):
+        for name in dir(registry):
+            reg = getattr(registry, name)
+            if not hasattr(reg, "get") or not hasattr(reg, "module_dict"):
+                continue
+            try:
+                cls = reg.get(type_name)
+            except Exception:  # noqa: BLE001  (a registry that cannot resolve the scope)
+                cls = None
+            if cls is None:
+                continue
+            params = inspect.signature(cls).parameters
+            return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
     return False
 
 
@@ -240,6 +250,8 @@ def build_model(cfg, checkpoint=None):
     init_default_scope(cfg.get("default_scope", "mmdet3d"))
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
+    if "pretrained" in model_cfg:  # mmseg's way of naming backbone weights
+        model_cfg.pretrained = None
     model = MODELS.build(model_cfg)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
@@ -278,6 +290,45 @@ def _missing_coco_images(ann, dataset, limit=5):
     return len(missing), missing[:limit], len(images)
 
 
+def _dataset_default(dataset, key):
+    """``dataset[key]``, else the default of the registered dataset class's ``__init__``."""
+    import inspect
+
+    if key in dataset:
+        return dataset[key]
+    from mmseg.registry import DATASETS
+
+    cls = DATASETS.get(dataset.get("type", ""))
+    param = inspect.signature(cls).parameters.get(key) if cls is not None else None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def _missing_seg_maps(dataset, key, limit=5):
+    """For an mmseg folder dataset (no annotation file): images, and their label maps.
+
+    Returns ``(count missing, first few, number of images)``; raises ``DataError``
+    when the image folder is missing or holds no image.
+    """
+    root = dataset.get("data_root", "")
+    prefix = dataset.get("data_prefix") or {}
+    img_dir = osp.join(root, prefix.get("img_path", ""))
+    img_suffix = _dataset_default(dataset, "img_suffix") or ".jpg"
+    if not osp.isdir(img_dir):
+        raise DataError(f"image folder '{img_dir}' ({key}) does not exist; check data_root "
+                        f"'{root}' and data_prefix.img_path")
+    images = sorted(osp.relpath(osp.join(d, n), img_dir) for d, _, names in os.walk(img_dir)
+                    for n in names if n.endswith(img_suffix))
+    if not images:
+        raise DataError(f"image folder '{img_dir}' ({key}) holds no '*{img_suffix}' image")
+    if "seg_map_path" not in prefix:
+        return 0, [], len(images)
+    seg_dir = osp.join(root, prefix["seg_map_path"])
+    seg_suffix = _dataset_default(dataset, "seg_map_suffix") or ".png"
+    missing = [osp.join(seg_dir, name[: -len(img_suffix)] + seg_suffix) for name in images]
+    missing = [p for p in missing if not osp.isfile(p)]
+    return len(missing), missing[:limit], len(images)
+
+
 def _check_intrinsics(ann, data_list):
     """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
     from lzu.openmmlab.loading import check_cam2img
@@ -312,8 +363,20 @@ def check_data(cfg, splits=("train", "val")):
         if split not in splits:
             continue
         root = dataset.get("data_root", "")
+        folder_dataset = not dataset.get("ann_file") and "img_path" in (dataset.get("data_prefix") or {})
         if not osp.isdir(root):
-            raise DataError(f"data root '{root}' does not exist; " + PREPARE_HINT.format(root=root))
+            hint = SEG_PREPARE_HINT if folder_dataset else PREPARE_HINT
+            raise DataError(f"data root '{root}' does not exist; " + hint.format(root=root))
+        if folder_dataset:
+            # an mmseg folder dataset (Cityscapes): images and label maps found by suffix
+            n_missing, examples, total = _missing_seg_maps(dataset, key)
+            if n_missing:
+                raise DataError(
+                    f"{n_missing} of {total} label maps for the images under '{root}' ({key}) "
+                    "are missing, e.g.\n  " + "\n  ".join(examples)
+                    + "\ncheck data_prefix.seg_map_path and seg_map_suffix"
+                )
+            continue
         ann = osp.join(root, dataset["ann_file"])
         if not osp.isfile(ann):
             raise DataError(
