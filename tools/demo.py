@@ -145,6 +145,23 @@ def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
         atomic_write_json(path, options)
 
 
+def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
+    """``args.work_dir``, emptied first with --fresh, checked against its recorded options."""
+    if args.fresh and osp.isdir(args.work_dir):
+        shutil.rmtree(args.work_dir)
+    check_options(args.work_dir, args, keys)
+    return args.work_dir
+
+
+def write_results(wd, payload, md, extra=()):
+    """demo_results.json (``payload``) and demo_results.md (``md``), atomically; prints ``md``."""
+    atomic_write_json(osp.join(wd, "demo_results.json"), payload)
+    with atomic_open(osp.join(wd, "demo_results.md"), "w", encoding="utf-8") as f:
+        f.write(md)
+    print("\n" + md)
+    say(f"wrote {', '.join([f'{wd}/demo_results.json', 'demo_results.md', *extra])}")
+
+
 def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
     """LZU trained with each unzoom border, each scored with each border (same seed)."""
     config = MODELS[1][1]
@@ -184,10 +201,7 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = args.work_dir
-    if args.fresh and osp.isdir(wd):
-        shutil.rmtree(wd)
-    check_options(wd, args)
+    wd = start_work_dir(args)
     data = osp.join(wd, "data")
     py = sys.executable
 
@@ -241,14 +255,10 @@ def main(argv=None):
     md = ("Demo: FCOS3D (ResNet-18, 64-ch) at 0.25x on the synthetic nuScenes-format set, "
           f"{args.iters} iterations each, CPU; scored by nuscenes-devkit DetectionEval.\n\n"
           + "\n".join(table) + "\n")
-    atomic_write_json(osp.join(wd, "demo_results.json"),
-                      {"iters": args.iters, "results": results, "benchmark": bench["lzu_overhead"]})
-    with atomic_open(osp.join(wd, "demo_results.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    print("\n" + md)
+    write_results(wd, {"iters": args.iters, "results": results, "benchmark": bench["lzu_overhead"]},
+                  md, [f"{bench_dir}/accuracy_latency.png", vis])
     if args.compare_borders:
         compare_borders(py, wd, data, saliency, common, checkpoints[1], args.iters)
-    say(f"wrote {wd}/demo_results.json, demo_results.md, {bench_dir}/accuracy_latency.png, {vis}")
     say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 

@@ -14,7 +14,6 @@ Reuses what exists when made with the same options (demo_options.json); --fresh 
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
@@ -22,15 +21,16 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, "tools"))
 
 from demo import (  # noqa: E402  (the 3-D demo's helpers)
-    check_options,
     demo_parser,
     run,
     say,
     schedule_options,
+    start_work_dir,
     train_and_evaluate,
+    write_results,
 )
 
-from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
+from lzu.infra.atomic_io import atomic_open  # noqa: E402
 
 MODELS = (("uniform", "configs/det2d/demo/fcos_uniform_demo.py"),
           ("LZU", "configs/det2d/demo/lzu_fcos_demo.py"))
@@ -122,10 +122,7 @@ def figure(data, saliency, path):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = args.work_dir
-    if args.fresh and osp.isdir(wd):
-        shutil.rmtree(wd)
-    check_options(wd, args)
+    wd = start_work_dir(args)
     py = sys.executable
     data, saliency = prepare_data(py, wd, args)
     results, _, _ = train_and_evaluate(py, wd, data, MODELS, saliency, args.iters,
@@ -140,11 +137,7 @@ def main(argv=None):
     md = ("2-D demo: FCOS (ResNet-18, 64-ch) at 0.25x (400x225) on the synthetic Argoverse-HD-layout "
           f"set, {args.iters} iterations each, CPU; scored by pycocotools (mmdet CocoMetric).\n\n"
           + "\n".join(table) + "\n")
-    atomic_write_json(osp.join(wd, "demo_results.json"), {"iters": args.iters, "results": results})
-    with atomic_open(osp.join(wd, "demo_results.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    print("\n" + md)
-    say(f"wrote {wd}/demo_results.json, demo_results.md, demo_det2d.png")
+    write_results(wd, {"iters": args.iters, "results": results}, md, ["demo_det2d.png"])
     say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 

@@ -1,11 +1,11 @@
 """`sh run.sh demo seg`: uniform vs LZU semantic segmentation (mmseg FCN) on a synthetic Cityscapes-layout set, CPU.
 
-    python tools/demo_seg.py --work-dir work_dirs/demo_seg [--iters 300] [--size 64] [--fresh]
+    python tools/demo_seg.py --work-dir work_dirs/demo_seg [--iters 250] [--size 128] [--fresh]
 
 1. writes the synthetic street scenes in the Cityscapes layout (1024x512 frames, 19 train ids);
 2. builds the saliency from the training label maps' class boundaries
    (tools/make_saliency.py --seg-labels);
-3. trains FCN (ResNetV1c-18 D8, 64-channel heads) on whole frames resized to a square
+3. trains FCN (ResNetV1c-18 D8 at half width, 64-channel heads) on whole frames resized to a square
    (uniform) and zoomed to the same square (LZU);
 4. scores both with mmseg's IoUMetric (PerClassIoUMetric) at the frames' full resolution
    and prints mIoU, mAcc, aAcc and the IoU of the small classes;
@@ -18,16 +18,21 @@ import argparse
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, "tools"))
 
-from demo import check_options, run, say, train_and_evaluate  # noqa: E402  (the 3-D demo's helpers)
+from demo import (  # noqa: E402  (the 3-D demo's helpers)
+    run,
+    say,
+    start_work_dir,
+    train_and_evaluate,
+    write_results,
+)
 
-from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
+from lzu.infra.atomic_io import atomic_open  # noqa: E402
 
 MODELS = (("uniform", "configs/seg/demo/fcn_uniform_demo.py"),
           ("LZU", "configs/seg/demo/lzu_fcn_demo.py"))
@@ -40,8 +45,8 @@ FRAME_SIZE = (512, 1024)
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work-dir", default="work_dirs/demo_seg")
-    p.add_argument("--iters", type=int, default=300, help="training iterations per model")
-    p.add_argument("--size", type=int, default=64, help="side of the square both models see")
+    p.add_argument("--iters", type=int, default=250, help="training iterations per model")
+    p.add_argument("--size", type=int, default=128, help="side of the square both models see")
     p.add_argument("--frames", type=int, nargs=2, default=(48, 12), metavar=("TRAIN", "VAL"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="delete the work dir first")
@@ -154,10 +159,7 @@ def figure(data, saliency, size, runs, path):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = args.work_dir
-    if args.fresh and osp.isdir(wd):
-        shutil.rmtree(wd)
-    check_options(wd, args, keys=("seed", "frames", "size", "iters"))
+    wd = start_work_dir(args, keys=("seed", "frames", "size", "iters"))
     py = sys.executable
     data, saliency = prepare_data(py, wd, args)
     common = schedule_options(args.iters, args.size, args.seed)
@@ -189,17 +191,12 @@ def main(argv=None):
     cls_head = ["| IoU | " + " | ".join(SMALL_CLASSES) + " |", "|---|" + "---|" * len(SMALL_CLASSES)]
     cls_rows = [f"| {label} | " + " | ".join(f"{v:.2f}" for v in per_class[label].values()) + " |"
                 for label in per_class]
-    md = (f"Segmentation demo: FCN (ResNetV1c-18 D8, 64-ch) on whole 1024x512 frames at "
+    md = (f"Segmentation demo: FCN (ResNetV1c-18 D8, half width) on whole 1024x512 frames at "
           f"{args.size}x{args.size}, uniform vs LZU, {args.iters} iterations each, CPU; scored by "
           "mmseg's IoUMetric at full resolution (percent).\n\n" + "\n".join(head + rows)
           + "\n\nSmall classes:\n\n" + "\n".join(cls_head + cls_rows) + "\n")
-    atomic_write_json(osp.join(wd, "demo_results.json"),
-                      {"iters": args.iters, "size": args.size, "results": results,
-                       "small_class_iou": per_class})
-    with atomic_open(osp.join(wd, "demo_results.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    print("\n" + md)
-    say(f"wrote {wd}/demo_results.json, demo_results.md, demo_seg.png")
+    write_results(wd, {"iters": args.iters, "size": args.size, "results": results,
+                       "small_class_iou": per_class}, md, ["demo_seg.png"])
     say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 

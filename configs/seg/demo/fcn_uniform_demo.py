@@ -1,7 +1,7 @@
-# Segmentation demo, uniform: 1024x512 frames resized to 64x64 by mmseg's Resize.
+# Segmentation demo, uniform: 1024x512 frames resized to 128x128 by mmseg's Resize.
 _base_ = ['./fcn_demo_base.py']
 
-size = (64, 64)
+size = (128, 128)
 resize = dict(type='Resize', scale=size[::-1], keep_ratio=False)
 model = dict(data_preprocessor=dict(size=size, size_divisor=None))
 train_pipeline = [

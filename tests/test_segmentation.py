@@ -1,0 +1,415 @@
+"""LZU for semantic segmentation: LZUEncoderDecoder, the Cityscapes-layout set, the boundary saliency."""
+
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ROOT, run_tool
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+from PIL import Image
+
+import lzu.openmmlab  # noqa: F401  (registers LZUEncoderDecoder, PerClassIoUMetric)
+from lzu.core.fixed_grid import FixedGrid
+from lzu.core.saliency_io import load_saliency
+from lzu.core.wrapper import LZU
+from lzu.data.saliency_boundary import boundary_map, boundary_saliency
+from lzu.data.synthetic.cityscapes_writer import CLASSES, IGNORE, TRAIN_IDS
+from lzu.infra.errors import UserInputError
+
+GRID = (16, 16)
+UNIFORM = torch.full((1, 1) + GRID, 1.0 / (GRID[0] * GRID[1]))
+
+
+def peaked_saliency(row=6, col=10):
+    rows = torch.exp(-0.5 * ((torch.arange(GRID[0] * 1.0) - row) / 2.0) ** 2)[:, None]
+    cols = torch.exp(-0.5 * ((torch.arange(GRID[1] * 1.0) - col) / 3.0) ** 2)[None, :]
+    s = 0.3 / (GRID[0] * GRID[1]) + rows * cols / (rows * cols).sum()
+    return (s / s.sum())[None, None]
+
+
+def identity(h, w, batch, dtype=torch.float64):
+    ys, xs = torch.linspace(-1, 1, h, dtype=dtype), torch.linspace(-1, 1, w, dtype=dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((gx, gy), -1)[None].expand(batch, -1, -1, -1)
+
+
+def model_cfg(lzu=True, output_shape=(48, 64), saliency=UNIFORM, size=None):
+    """A small FCN (ResNetV1c-18 D8) with an auxiliary head, as mmseg configs describe it."""
+    norm = dict(type="BN", requires_grad=True)
+    cfg = dict(
+        type="LZUEncoderDecoder" if lzu else "EncoderDecoder",
+        data_preprocessor=dict(type="SegDataPreProcessor", mean=[0.0] * 3, std=[1.0] * 3,
+                               size=size, size_divisor=None if size else 1),
+        backbone=dict(type="ResNetV1c", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
+                      dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm,
+                      contract_dilation=True, base_channels=16),
+        # no dropout: two models' training losses can then be compared
+        decode_head=dict(type="FCNHead", in_channels=128, in_index=3, channels=16, num_convs=1,
+                         concat_input=False, num_classes=19, norm_cfg=norm, align_corners=False,
+                         dropout_ratio=0.0),
+        auxiliary_head=dict(type="FCNHead", in_channels=64, in_index=2, channels=8, num_convs=1,
+                            concat_input=False, num_classes=19, norm_cfg=norm,
+                            align_corners=False, dropout_ratio=0.0,
+                            loss_decode=dict(type="CrossEntropyLoss", loss_weight=0.4)),
+        train_cfg=dict(), test_cfg=dict(mode="whole"))
+    if lzu:
+        cfg["grid_generator"] = dict(type="FixedGrid", saliency_file=saliency,
+                                     output_shape=output_shape, grid_shape=GRID)
+    return ConfigDict(cfg)
+
+
+def build(cfg):
+    from mmseg.registry import MODELS
+
+    init_default_scope("mmseg")
+    return MODELS.build(cfg)
+
+
+def pair(output_shape=(48, 64), saliency=UNIFORM):
+    """(plain EncoderDecoder, LZUEncoderDecoder) with the same weights."""
+    torch.manual_seed(0)
+    plain = build(model_cfg(False, size=output_shape))
+    lzu_model = build(model_cfg(True, output_shape, saliency))
+    missing = lzu_model.load_state_dict(plain.state_dict(), strict=True)
+    assert not missing.missing_keys
+    return plain, lzu_model
+
+
+def seg_samples(shape, batch, labels=None, ori_shape=None, flip=None):
+    from mmseg.structures import SegDataSample
+
+    samples = []
+    for i in range(batch):
+        meta = dict(img_shape=shape, ori_shape=ori_shape or shape, pad_shape=shape,
+                    flip=bool(flip and flip[i]), flip_direction=flip[i] if flip else None)
+        s = SegDataSample(metainfo=meta)
+        if labels is not None:
+            s.gt_sem_seg = PixelData(data=labels[i][None].clone())
+        samples.append(s)
+    return samples
+
+
+def label_field(h, w, seed=0, blocks=(6, 8)):
+    """A label map of ``blocks`` rectangles (19 ids) with an ignored bottom strip."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 19, size=blocks).astype(np.uint8)
+    label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
+    label[int(h * 0.9):] = IGNORE
+    return label
+
+
+# ------------------------------------------------------------------ LZUEncoderDecoder
+
+
+@pytest.mark.parametrize("output_shape", [(48, 64), (64, 40), (160, 224)])
+def test_uniform_saliency_lzu_equals_the_encoder_decoder_on_the_resized_image(output_shape):
+    """Anisotropic and upsampling zooms: features and logits equal the resized image's."""
+    plain, lzu_model = pair(output_shape)
+    plain.eval(), lzu_model.eval()
+    torch.manual_seed(1)
+    imgs = torch.randn(2, 3, 96, 128) * 50
+    h, w = output_shape
+    resized = F.grid_sample(imgs.double(), identity(h, w, 2), align_corners=True)
+    with torch.no_grad():
+        f_lzu = lzu_model.double().extract_feat(imgs.double())
+        f_plain = plain.double().extract_feat(resized)
+        for a, b in zip(f_lzu, f_plain, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6 * b.abs().max().item(), rtol=0)
+        out_lzu = lzu_model.predict(imgs.double(), seg_samples((96, 128), 2))
+        out_plain = plain.predict(resized, seg_samples((h, w), 2, ori_shape=(96, 128)))
+    for a, b in zip(out_lzu, out_plain, strict=True):
+        assert a.seg_logits.data.shape == (19, 96, 128) and a.pred_sem_seg.data.shape == (1, 96, 128)
+        torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data, atol=1e-6, rtol=1e-6)
+        assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+
+
+def test_loss_uses_the_labels_the_uniform_baseline_trains_on():
+    """Same weights, uniform saliency: LZU's loss on full frames and full-resolution labels equals
+    the baseline's on frames and labels resized by mmseg's own Resize transform."""
+    from mmseg.registry import TRANSFORMS
+
+    plain, lzu_model = pair((40, 56))
+    plain.double().train(), lzu_model.double().train()
+    torch.manual_seed(2)
+    imgs = torch.rand(2, 3, 90, 130, dtype=torch.float64) * 255
+    labels = [label_field(90, 130, seed) for seed in (0, 1)]
+    resize = TRANSFORMS.build(dict(type="Resize", scale=(56, 40), keep_ratio=False))
+    base_labels = [torch.from_numpy(resize(dict(img=np.zeros((90, 130, 3), np.uint8),
+                                                gt_seg_map=lab, seg_fields=["gt_seg_map"]))
+                                    ["gt_seg_map"]).long() for lab in labels]
+    resized = F.grid_sample(imgs, identity(40, 56, 2), align_corners=True)
+    # int64 label maps, as PackSegInputs hands them over
+    loss_lzu = lzu_model.loss(imgs, seg_samples((90, 130), 2,
+                                                [torch.from_numpy(x).long() for x in labels]))
+    loss_plain = plain.loss(resized, seg_samples((40, 56), 2, base_labels))
+    assert set(loss_lzu) == set(loss_plain) >= {"decode.loss_ce", "aux.loss_ce"}
+    for key in loss_plain:
+        torch.testing.assert_close(loss_lzu[key], loss_plain[key], atol=1e-8, rtol=1e-6)
+
+
+def test_predict_returns_label_maps_at_the_input_and_original_resolution():
+    _, lzu_model = pair((48, 64), peaked_saliency())
+    lzu_model.eval()
+    imgs = torch.randn(2, 3, 100, 150)
+    with torch.no_grad():
+        bare = lzu_model.predict(imgs)
+        resized_input = lzu_model.predict(imgs, seg_samples((100, 150), 2, ori_shape=(200, 300)))
+        raw = lzu_model._forward(imgs, seg_samples((100, 150), 2))
+    assert all(o.pred_sem_seg.data.shape == (1, 100, 150)
+               and o.seg_logits.data.shape == (19, 100, 150) for o in bare)
+    assert all(o.pred_sem_seg.data.shape == (1, 200, 300) for o in resized_input)
+    assert raw.shape[-2:] == (6, 8)  # decode head logits in the 48x64 frame (stride 8)
+
+
+def test_each_image_of_a_padded_batch_equals_itself_alone():
+    """The data preprocessor pads a batch; each image's own region is zoomed."""
+    _, lzu_model = pair((48, 64), peaked_saliency())
+    lzu_model.eval()
+    torch.manual_seed(3)
+    a, b = torch.randn(1, 3, 100, 150), torch.randn(1, 3, 80, 120)
+    batch = torch.zeros(2, 3, 100, 150)
+    batch[0], batch[1, :, :80, :120] = a[0], b[0]
+    samples = seg_samples((100, 150), 2)
+    samples[1].set_metainfo(dict(img_shape=(80, 120), ori_shape=(80, 120)))
+    with torch.no_grad():
+        together = lzu_model._forward(batch, samples)
+        alone = torch.cat([lzu_model._forward(a, seg_samples((100, 150), 1)),
+                           lzu_model._forward(b, seg_samples((80, 120), 1))])
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
+def test_a_flipped_frame_gets_the_flipped_zoom_and_unzoom():
+    """follow_flips: a frame flipped by the pipeline is zoomed with the flipped saliency."""
+    _, lzu_model = pair((48, 64), peaked_saliency(col=3))
+    img = torch.randn(1, 3, 96, 128, dtype=torch.float64)
+    results = {}
+    for flip in (None, "horizontal"):
+        lzu_model._to_unzoomed_frame(seg_samples((96, 128), 1, flip=[flip]), with_gt=False)
+        zoomed, state = lzu_model.zoom_inputs(img.flip(-1) if flip else img)
+        back = lzu_model.unzoom_features([zoomed], state)[0]
+        results[flip] = (zoomed, back)
+    assert not torch.allclose(results[None][0], results[None][0].flip(-1), atol=1e-2)
+    torch.testing.assert_close(results["horizontal"][0], results[None][0].flip(-1), atol=1e-9,
+                               rtol=0)
+    torch.testing.assert_close(results["horizontal"][1], results[None][1].flip(-1), atol=1e-9,
+                               rtol=0)
+
+
+def test_anisotropic_zoom_keeps_labels_aligned_through_zoom_and_unzoom():
+    """A one-hot label map zoomed (peaked saliency, 96x64 from 120x200) and unzoomed lands
+    where the uniformly resized label map is, pixel for pixel away from class borders."""
+    h, w, out = 120, 200, (96, 64)
+    label = torch.from_numpy(label_field(h, w, blocks=(3, 4))).long()
+    label[label == IGNORE] = 19
+    onehot = F.one_hot(label, 20).permute(2, 0, 1)[None].double()
+    lzu = LZU(FixedGrid(peaked_saliency(), output_shape=out, grid_shape=GRID))
+    zoomed, state = lzu.zoom(onehot)
+    assert zoomed.shape[-2:] == out and state.scales == [(64 / 200, 96 / 120)]
+    back = lzu.unzoom(zoomed, state)
+    reference = F.grid_sample(onehot, identity(*out, 1), align_corners=True)
+    away = F.max_pool2d(reference.argmax(1, keepdim=True).double(), 5, 1, 2) == -F.max_pool2d(
+        -reference.argmax(1, keepdim=True).double(), 5, 1, 2)  # 5x5 neighbourhood of one class
+    assert away.float().mean() > 0.5
+    agree = back.argmax(1, keepdim=True) == reference.argmax(1, keepdim=True)
+    assert agree[away].all()
+    assert agree.float().mean() > 0.97
+    # the zoom really is not uniform: the zoomed map differs from the resized one
+    assert (zoomed.argmax(1) != reference.argmax(1)).float().mean() > 0.02
+
+
+def test_segmentor_refuses_sliding_windows_and_the_padded_region():
+    with pytest.raises(UserInputError, match="sliding window"):
+        build(ConfigDict(model_cfg(), test_cfg=dict(mode="slide", crop_size=(8, 8),
+                                                     stride=(4, 4))))
+    with pytest.raises(UserInputError, match="zoom_region"):
+        build(ConfigDict(model_cfg(), zoom_region="padded"))
+
+
+# ------------------------------------------------------------------ data and saliency
+
+
+@pytest.fixture(scope="module")
+def cityscapes_root(tmp_path_factory):
+    from lzu.data.synthetic import write_synthetic_cityscapes
+
+    root = str(tmp_path_factory.mktemp("cityscapes"))
+    write_synthetic_cityscapes(root, train_frames=4, val_frames=2, size=(128, 256), seed=0)
+    return root
+
+
+def test_cityscapes_layout_loads_in_mmseg_and_scores_miou_100_with_gt(cityscapes_root):
+    from mmseg.datasets import CityscapesDataset
+    from mmseg.evaluation import IoUMetric
+    from mmseg.registry import DATASETS, METRICS
+
+    init_default_scope("mmseg")
+    pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
+                dict(type="PackSegInputs")]
+    seen = set()
+    for split, n in (("train", 4), ("val", 2)):
+        ds = DATASETS.build(dict(type="CityscapesDataset", data_root=cityscapes_root,
+                                 data_prefix=dict(img_path=f"leftImg8bit/{split}",
+                                                  seg_map_path=f"gtFine/{split}"),
+                                 pipeline=pipeline))
+        assert isinstance(ds, CityscapesDataset) and len(ds) == n
+        assert ds.metainfo["classes"] == CLASSES
+        for i in range(n):
+            item = ds[i]
+            gt = item["data_samples"].gt_sem_seg.data
+            assert item["inputs"].shape == (3, 128, 256) and gt.shape == (1, 128, 256)
+            values = set(gt.unique().tolist())
+            assert values <= set(range(19)) | {IGNORE} and IGNORE in values
+            seen |= values
+    for name in ("road", "sidewalk", "building", "sky", "car", "person", "pole"):
+        assert TRAIN_IDS[name] in seen, name
+    metric = METRICS.build(dict(type="PerClassIoUMetric", iou_metrics=["mIoU"]))
+    assert isinstance(metric, IoUMetric)
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        sample = ds[i]["data_samples"]
+        gt = sample.gt_sem_seg.data
+        metric.process({}, [dict(pred_sem_seg=dict(data=gt.clone()), gt_sem_seg=dict(data=gt))])
+    scores = metric.evaluate(len(ds))
+    assert scores["mIoU"] == 100.0 and scores["aAcc"] == 100.0
+    assert scores["IoU.road"] == 100.0 and np.isnan(scores["IoU.train"])  # no train in GT
+
+
+def test_small_objects_stand_near_the_horizon():
+    from lzu.data.synthetic.cityscapes_writer import render_frame
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(6):
+        _, label = render_frame(rng, 256, 512)
+        sky_bottom = np.nonzero((label == TRAIN_IDS["sky"]).any(axis=1))[0].max()
+        car_rows = np.nonzero((label == TRAIN_IDS["car"]).any(axis=1))[0]
+        rows.append(car_rows.min() - sky_bottom)
+    # cars reach up to within a few pixels of the horizon in most frames
+    assert np.median(rows) < 0.1 * 256
+
+
+def test_boundary_map_excludes_the_ignore_label():
+    label = np.array([[0, 0, 1, 1],
+                      [0, 0, 1, 1],
+                      [255, 255, 255, 1]], np.uint8)
+    expected = np.array([[0, 1, 1, 0],
+                         [0, 1, 1, 0],
+                         [0, 0, 0, 0]], bool)
+    assert np.array_equal(boundary_map(label), expected)
+
+
+def write_labels(folder, labels):
+    os.makedirs(folder, exist_ok=True)
+    for i, label in enumerate(labels):
+        cv2.imwrite(osp.join(folder, f"c_{i:06d}_000019_gtFine_labelTrainIds.png"), label)
+
+
+def test_boundary_saliency_tool_known_answer_and_never_overwrites(tmp_path):
+    # map A: left half 0, right half 1 -> columns 3 and 4 are boundaries in every row;
+    # map B: 0 and the ignore label -> no boundary at all. Frequency 0.5 on columns 3-4.
+    a = np.zeros((4, 8), np.uint8)
+    a[:, 4:] = 1
+    b = np.zeros((4, 8), np.uint8)
+    b[:, 4:] = IGNORE
+    write_labels(tmp_path / "labels" / "city", [a, b])
+    out = tmp_path / "saliency.pkl"
+    made = run_tool(["tools/make_saliency.py", "--seg-labels", str(tmp_path / "labels"),
+                     "--grid-shape", "2", "4", "--out", str(out)])
+    assert made.returncode == 0, made.stderr[-2000:]
+    # 2x2-pixel cells: column pairs (0,1) (2,3) (4,5) (6,7) have means 0, .25, .25, 0
+    expected = torch.tensor([[0.0, 0.25, 0.25, 0.0], [0.0, 0.25, 0.25, 0.0]])[None, None]
+    torch.testing.assert_close(load_saliency(str(out), (2, 4)), expected)
+    before = out.read_bytes()
+    again = run_tool(["tools/make_saliency.py", "--seg-labels", str(tmp_path / "labels"),
+                      "--grid-shape", "2", "4", "--out", str(out)])
+    assert again.returncode != 0 and "exists and is kept" in again.stderr
+    assert out.read_bytes() == before
+    # the default grid is square, and it is the zoom's format
+    default = tmp_path / "square.pkl"
+    assert run_tool(["tools/make_saliency.py", "--seg-labels", str(tmp_path / "labels"),
+                     "--out", str(default)]).returncode == 0
+    FixedGrid(str(default), output_shape=(64, 64), grid_shape=(32, 32))
+
+
+def test_boundary_saliency_names_a_bad_label_map(tmp_path):
+    from lzu.data.saliency_boundary import LabelMapError
+
+    folder = tmp_path / "labels"
+    write_labels(folder, [np.zeros((4, 8), np.uint8), np.zeros((6, 8), np.uint8)])
+    paths = sorted(str(p) for p in folder.iterdir())
+    with pytest.raises(LabelMapError, match="c_000001.*one frequency map needs maps of one size"):
+        boundary_saliency(paths, (2, 2))
+    cv2.imwrite(paths[1], np.zeros((4, 8, 3), np.uint8))
+    with pytest.raises(LabelMapError, match="c_000001.*single-channel"):
+        boundary_saliency(paths, (2, 2))
+    result = run_tool(["tools/make_saliency.py", "--seg-labels", str(tmp_path / "nothing"),
+                       "--out", str(tmp_path / "s.pkl")])
+    assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+# ------------------------------------------------------------------ configs and tools
+
+
+SIZES = (64, 128, 256, 512)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_seg_configs_differ_only_in_the_square_size(size):
+    lzu_cfg = Config.fromfile(osp.join(ROOT, f"configs/seg/lzu_fcn_r50-d8_{size}x{size}.py"))
+    uni = Config.fromfile(osp.join(ROOT, f"configs/seg/fcn_r50-d8_uniform_{size}x{size}.py"))
+    assert lzu_cfg.model.type == "LZUEncoderDecoder" and uni.model.type == "EncoderDecoder"
+    assert tuple(lzu_cfg.model.grid_generator.output_shape) == (size, size)
+    assert [t for t in uni.test_pipeline if t.type == "Resize"] == [
+        dict(type="Resize", scale=(size, size), keep_ratio=False)]
+    assert tuple(uni.model.data_preprocessor.size) == (size, size)
+    for cfg in (lzu_cfg, uni):
+        assert cfg.val_dataloader.dataset.pipeline == cfg.test_pipeline
+        assert cfg.train_dataloader.dataset.data_root == "data/cityscapes/"
+        types = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+        assert "RandomCrop" not in types and "RandomFlip" in types  # whole frames
+        assert cfg.val_evaluator.type == "PerClassIoUMetric"
+    assert not any(t.type == "Resize" for t in lzu_cfg.train_dataloader.dataset.pipeline)
+
+
+def test_seg_config_builds_and_checks_its_data(cityscapes_root, tmp_path):
+    from lzu.infra.runtime import DataError, build_model, check_data, load_config
+
+    saliency = tmp_path / "s.pkl"
+    assert run_tool(["tools/make_saliency.py", "--seg-labels",
+                     osp.join(cityscapes_root, "gtFine", "train"), "--out", str(saliency)]
+                    ).returncode == 0
+    cfg = load_config(osp.join(ROOT, "configs/seg/lzu_fcn_r50-d8_64x64.py"),
+                      {"model.grid_generator.saliency_file": str(saliency)}, cityscapes_root)
+    assert check_data(cfg) is cfg
+    model = build_model(cfg)
+    assert type(model).__name__ == "LZUEncoderDecoder" and model.output_shape == (64, 64)
+    missing = load_config(osp.join(ROOT, "configs/seg/fcn_r50-d8_uniform_64x64.py"),
+                          data_root=str(tmp_path / "elsewhere"))
+    with pytest.raises(DataError, match="make_synthetic_cityscapes"):
+        check_data(missing)
+
+
+def test_seg_demo_in_miniature(tmp_path):
+    """`sh run.sh demo seg` with 2 iterations per model on 2+1 frames: table, metrics, PNG."""
+    work = tmp_path / "demo_seg"
+    result = run_tool(["tools/demo_seg.py", "--work-dir", str(work), "--iters", "2",
+                       "--frames", "2", "1"])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    results = json.loads((work / "demo_results.json").read_text())
+    assert set(results["results"]) == {"uniform", "LZU"}
+    for label in ("uniform", "LZU"):
+        assert set(results["results"][label]) == {"mIoU", "mAcc", "aAcc"}
+        assert 0.0 <= results["results"][label]["mIoU"] <= 100.0
+        assert set(results["small_class_iou"][label]) >= {"pole", "person", "car"}
+    table = (work / "demo_results.md").read_text()
+    assert "| uniform |" in table and "| LZU |" in table and "mIoU" in table
+    assert "| uniform |" in result.stdout
+    with Image.open(work / "demo_seg.png") as im:
+        assert im.format == "PNG" and im.size[0] > 1000
