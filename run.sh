@@ -20,16 +20,30 @@ fi
 cd "$ROOT"
 PY=${LZU_PYTHON:-$ROOT/.venv/bin/python}
 
+# task folders whose top-level configs are experiments too (besides the paper's in configs/)
+TASKS="det2d seg pgd"
+
 experiments() {
     for f in configs/*.py; do
         [ -f "$f" ] && basename "$f" .py
     done
+    for task in $TASKS; do
+        for f in configs/"$task"/*.py; do
+            [ -f "$f" ] && printf '%s/%s\n' "$task" "$(basename "$f" .py)"
+        done
+    done
 }
 
 is_experiment() {
-    # a top-level config of configs/, not a base (_base_/) or demo config
+    # a top-level config of configs/ or of a task folder; never a base (_base_/) or demo config
     case "$1" in
-        "" | */* | .* | _*) return 1 ;;
+        "" | .* | _* | */*/* | */.* | */_* | */) return 1 ;;
+        */*)
+            case " $TASKS " in
+                *" ${1%%/*} "*) ;;
+                *) return 1 ;;
+            esac
+            ;;
     esac
     [ -f "configs/$1.py" ]
 }
@@ -46,6 +60,7 @@ commands:
   demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
   <experiment>         evaluate ckpt/<experiment>.pth if present, train, then evaluate
+                       (the paper's eight, or det2d/<name>, seg/<name>, pgd/<name>)
   --help               this message
 
 experiments:
@@ -54,9 +69,11 @@ $(experiments | sed 's/^/  /')
 environment variables:
   LZU_PYTHON   interpreter to use (default: .venv/bin/python, built on first use)
   WORK_DIR     output root (default: work_dirs)
-  DATA_ROOT    nuScenes root for experiments (default: data/nuscenes)
+  DATA_ROOT    dataset root for experiments (default: the config's: data/nuscenes,
+               data/argoverse or data/cityscapes)
   GPUS         GPUs to train on (default: all visible)
-  SALIENCY     saliency file for LZU experiments (default: saliency.pkl, built if missing)
+  SALIENCY     saliency file for LZU experiments (default: the config's, e.g. saliency.pkl;
+               built from the training set if missing)
 EOF
 }
 

@@ -413,3 +413,102 @@ def test_seg_demo_in_miniature(tmp_path):
     assert "| uniform |" in result.stdout
     with Image.open(work / "demo_seg.png") as im:
         assert im.format == "PNG" and im.size[0] > 1000
+
+
+# ------------------------------------------------------------------ run.sh experiments
+
+
+def load_run_experiment():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "run_experiment", osp.join(ROOT, "tools", "run_experiment.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_sh_lists_and_accepts_task_experiments_only():
+    import subprocess
+
+    help_text = subprocess.run(["sh", "run.sh", "--help"], cwd=ROOT, capture_output=True,
+                               text=True).stdout
+    for name in ("seg/lzu_fcn_r50-d8_128x128", "seg/fcn_r50-d8_uniform_512x512",
+                 "det2d/lzu_fcos_0.50", "lzu_fcos3d_0.75"):
+        assert f"  {name}\n" in help_text
+    assert "seg/demo" not in help_text and "_base_" not in help_text
+    for name in ("seg/_base_/lzu_fcn_r50-d8", "seg/demo/lzu_fcn_demo", "nothing/lzu_fcos3d_0.25"):
+        result = subprocess.run(["sh", "run.sh", name], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 2 and "unknown command or experiment" in result.stderr
+
+
+def test_seg_experiment_without_data_names_the_root_and_the_generator(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "cityscapes"),
+               WORK_DIR=str(tmp_path / "work"), PYTHONWARNINGS="ignore")
+    result = subprocess.run(["sh", "run.sh", "seg/lzu_fcn_r50-d8_64x64"], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"data root '{tmp_path}/cityscapes/' does not exist" in result.stderr
+    assert "make_synthetic_cityscapes" in result.stderr
+
+
+def test_seg_experiment_builds_its_boundary_saliency_under_the_data_root(cityscapes_root,
+                                                                         monkeypatch):
+    tool = load_run_experiment()
+    monkeypatch.delenv("SALIENCY", raising=False)
+    config = "configs/seg/lzu_fcn_r50-d8_64x64.py"
+    assert tool.config_data_root(config) == "data/cityscapes"
+    opts = tool.ensure_saliency(config, cityscapes_root, [])
+    path = osp.join(cityscapes_root, "saliency_boundary.pkl")
+    assert opts == ["--cfg-options", f"model.grid_generator.saliency_file={path}"]
+    built = load_saliency(path, (32, 32))
+    paths = sorted(str(p) for p in __import__("pathlib").Path(cityscapes_root, "gtFine",
+                                                                "train").rglob("*.png"))
+    torch.testing.assert_close(built, boundary_saliency(paths, (32, 32)))
+    before = os.path.getmtime(path)
+    tool.ensure_saliency(config, cityscapes_root, [])  # reused, never rebuilt
+    assert os.path.getmtime(path) == before
+
+
+def test_make_saliency_takes_the_image_size_from_a_coco_json(tmp_path):
+    x = 400 * 30 / 47  # centre on grid node (13, 30) of a 400x200 image (48 x 27 nodes)
+    ann = tmp_path / "train.json"
+    ann.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 400, "height": 200},
+                   {"id": 2, "file_name": "b.jpg", "width": 400, "height": 200}],
+        "annotations": [{"id": 1, "image_id": 1, "bbox": [x - 20, 90, 40, 20], "category_id": 1,
+                         "area": 800, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "car"}]}))
+    result = run_tool(["tools/make_saliency.py", "--coco", str(ann), "--out",
+                       str(tmp_path / "s.pkl")])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "images of 400x200" in result.stdout
+    s = load_saliency(str(tmp_path / "s.pkl"), (27, 48))[0, 0]
+    r, c = np.unravel_index(int(s.argmax()), s.shape)
+    assert (r, c) == (13, 30)  # with nuScenes' 1600x900 it would be node (3, 8)
+
+
+@pytest.mark.slow
+def test_run_sh_seg_experiment_trains_and_evaluates(cityscapes_root, tmp_path):
+    """`sh run.sh seg/lzu_fcn_r50-d8_64x64` on the tiny set for 2 iterations."""
+    import subprocess
+    import sys
+
+    tiny = ["model.pretrained=None", "train_cfg.max_iters=2", "train_cfg.val_interval=2",
+            *[f"{s}_dataloader.{k}" for s in ("train", "val", "test")
+              for k in ("num_workers=0", "persistent_workers=False")]]
+    env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=cityscapes_root,
+               WORK_DIR=str(tmp_path / "work"), SALIENCY=str(tmp_path / "s.pkl"),
+               PYTHONWARNINGS="ignore")
+    result = subprocess.run(["sh", "run.sh", "seg/lzu_fcn_r50-d8_64x64", "--cfg-options", *tiny],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "is missing: building it" in out and (tmp_path / "s.pkl").is_file()
+    metrics = json.loads((tmp_path / "work" / "seg" / "lzu_fcn_r50-d8_64x64"
+                          / "metrics_iter_2.json").read_text())
+    assert set(metrics["summary"]) == {"mIoU", "mAcc", "aAcc"}
+    assert "IoU.pole" in metrics["metrics"]

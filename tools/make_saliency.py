@@ -2,7 +2,7 @@
 
     python tools/make_saliency.py --infos data/nuscenes/nuscenes_infos_train.pkl --out saliency.pkl
     python tools/make_saliency.py --coco data/argoverse/Argoverse-HD/annotations/train.json \
-        --image-size 1920 1200 --out data/argoverse/saliency_kde.pkl
+        --out data/argoverse/saliency_kde.pkl
     python tools/make_saliency.py --seg-labels data/cityscapes/gtFine/train \
         --out data/cityscapes/saliency_boundary.pkl
 
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from lzu.core.saliency_io import save_saliency
 from lzu.data.infos import InfoFileError, camera_boxes, load_infos
 from lzu.data.saliency_boundary import LabelMapError, boundary_saliency, find_label_maps
-from lzu.data.saliency_kde import coco_boxes, kde_saliency
+from lzu.data.saliency_kde import coco_boxes, coco_image_size, kde_saliency
 
 
 def parse_args(argv=None):
@@ -41,7 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--label-suffix", default="_gtFine_labelTrainIds.png",
                    help="file name ending of the label maps under --seg-labels")
     p.add_argument("--ignore-index", type=int, default=255, help="label never on a boundary")
-    p.add_argument("--image-size", type=int, nargs=2, default=(1600, 900), metavar=("W", "H"))
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
+                   help="image size the boxes live in (default: nuScenes' 1600 900 for --infos, "
+                        "the json's most common image size for --coco)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     return p.parse_args(argv)
 
@@ -65,11 +67,15 @@ def main(argv=None):
         sys.exit(f"make_saliency: '{args.out}' exists and is kept (use --force to replace it)")
     if args.seg_labels:
         return from_label_maps(args)
+    image_size = tuple(args.image_size or (1600, 900))
     if args.coco:
         try:
             boxes, n_images = coco_boxes(args.coco)
+            image_size = tuple(args.image_size or coco_image_size(args.coco) or ())
         except (OSError, ValueError, KeyError) as err:
             sys.exit(f"make_saliency: cannot read COCO boxes from '{args.coco}': {err}")
+        if not image_size:
+            sys.exit(f"make_saliency: '{args.coco}' records no image width/height: give --image-size")
         source = args.coco
     else:
         try:
@@ -80,11 +86,11 @@ def main(argv=None):
         source = f"the cam_instances of '{args.infos}'"
     if len(boxes) == 0:
         sys.exit(f"make_saliency: no 2-D boxes in {source}")
-    saliency = kde_saliency(boxes, tuple(args.image_size), tuple(args.grid_shape or (27, 48)),
+    saliency = kde_saliency(boxes, image_size, tuple(args.grid_shape or (27, 48)),
                             args.bandwidth, args.amplitude)
     save_saliency(saliency, args.out)
     rows = saliency[0, 0].sum(dim=1)
-    print(f"{len(boxes)} boxes from {n_images} images -> {args.out} "
+    print(f"{len(boxes)} boxes from {n_images} images of {image_size[0]}x{image_size[1]} -> {args.out} "
           f"{list(saliency.shape)}; peak row {int(rows.argmax())}")
 
 

@@ -1,10 +1,16 @@
 """`sh run.sh <experiment>`: evaluate the paper's checkpoint, train, evaluate the trained model.
 
     python tools/run_experiment.py lzu_fcos3d_0.75 --work-dir work_dirs/lzu_fcos3d_0.75
+    python tools/run_experiment.py seg/lzu_fcn_r50-d8_128x128 --work-dir work_dirs/seg/...
 
-Environment: DATA_ROOT (default data/nuscenes), GPUS (default: all visible),
-SALIENCY (LZU only; default: the config's saliency_file, i.e. the paper's saliency.pkl
-shipped at the repository root; built from the train infos only if that file is absent).
+An experiment is a config under configs/ (the paper's eight) or under configs/det2d/,
+configs/seg/ or configs/pgd/, named without ".py".
+Environment: DATA_ROOT (default: the config's, e.g. data/nuscenes, data/argoverse,
+data/cityscapes), GPUS (default: all visible), SALIENCY (LZU only; default: the config's
+saliency_file, e.g. the paper's saliency.pkl shipped at the repository root, moved under
+DATA_ROOT when it lies under the config's data root; built from the training set only if
+that file is absent: a KDE of the boxes of the train infos or COCO json, or the class
+boundaries of the training label maps).
 Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 1. If ckpt/<experiment>.pth exists, evaluate it (else say where it comes from).
 2. Train on GPUS GPUs with torchrun (resuming if the work dir has a checkpoint).
@@ -90,11 +96,44 @@ def _user_saliency(extra):
     return None
 
 
+def train_dataset(cfg):
+    """The training dataset's config, inside any wrapper (RepeatDataset, CBGSDataset, ...)."""
+    dataset = cfg.train_dataloader.dataset
+    while "dataset" in dataset:
+        dataset = dataset.dataset
+    return dataset
+
+
+def config_data_root(config):
+    """The data root the config names (its training dataset's)."""
+    from lzu.infra.runtime import load_config
+
+    return train_dataset(load_config(osp.join(ROOT, config))).data_root.rstrip("/")
+
+
+def saliency_command(cfg, data_root, out):
+    """The tools/make_saliency.py call that builds the config's saliency from its training set."""
+    dataset = train_dataset(cfg)
+    grid = [str(int(v)) for v in cfg.model.grid_generator.get("grid_shape", (27, 48))]
+    prefix = dataset.get("data_prefix") or {}
+    if not dataset.get("ann_file") and "seg_map_path" in prefix:  # mmseg folder dataset
+        source = ["--seg-labels", osp.join(data_root, prefix["seg_map_path"])]
+        if dataset.get("seg_map_suffix"):
+            source += ["--label-suffix", dataset.seg_map_suffix]
+    elif str(dataset.get("ann_file", "")).endswith(".json"):  # COCO / Argoverse-HD
+        source = ["--coco", osp.join(data_root, dataset.ann_file)]
+    else:  # mmdet3d info file
+        source = ["--infos", osp.join(data_root, dataset.ann_file)]
+    return [sys.executable, "tools/make_saliency.py", *source, "--grid-shape", *grid, "--out", out]
+
+
 def ensure_saliency(config, data_root, extra):
     """The LZU saliency: the user's (SALIENCY or --cfg-options), else the config's file.
 
-    Built from the train infos only if that file is absent; never overwritten. Returns
-    cfg-options to put *before* the user's, so that an option the user gave always wins.
+    The config's file moves under ``data_root`` when it lies under the config's own data
+    root. Built from the training set only if that file is absent; never overwritten.
+    Returns cfg-options to put *before* the user's, so that an option the user gave always
+    wins.
     """
     from lzu.infra.runtime import load_config
 
@@ -102,14 +141,19 @@ def ensure_saliency(config, data_root, extra):
     if env and given and osp.abspath(env) != osp.abspath(given):
         sys.exit(f"[run.sh] error: SALIENCY={env} and --cfg-options {SALIENCY_KEY}={given} "
                  "disagree; give one of them")
-    path = given or env or load_config(osp.join(ROOT, config)).model.grid_generator.saliency_file
+    cfg = load_config(osp.join(ROOT, config))
+    path = given or env
+    if not path:
+        path = cfg.model.grid_generator.saliency_file
+        own_root = train_dataset(cfg).data_root.rstrip("/") + "/"
+        if path.startswith(own_root):
+            path = osp.join(data_root, path[len(own_root):])
     path = osp.abspath(path)
     if osp.isfile(path):
         say(f"using saliency {path} (never overwritten)")
     else:
-        say(f"{path} is missing: building it from {data_root}/nuscenes_infos_train.pkl")
-        run([sys.executable, "tools/make_saliency.py",
-             "--infos", osp.join(data_root, "nuscenes_infos_train.pkl"), "--out", path])
+        say(f"{path} is missing: building it from the training set under {data_root}")
+        run(saliency_command(cfg, data_root, path))
     return [] if given else ["--cfg-options", f"{SALIENCY_KEY}={path}"]
 
 
@@ -126,17 +170,20 @@ def main(argv=None):
     config = osp.join("configs", f"{args.experiment}.py")
     if not osp.isfile(osp.join(ROOT, config)):
         sys.exit(f"[run.sh] error: no config '{config}'")
-    data_root = os.environ.get("DATA_ROOT", "data/nuscenes")
+    data_root = os.environ.get("DATA_ROOT") or config_data_root(config)
     work_dir = args.work_dir
     gpus = gpus_to_use()
     check_data(config, data_root, extra)
-    if args.experiment.startswith("lzu"):
+    if osp.basename(args.experiment).startswith("lzu"):
         extra = [*ensure_saliency(config, data_root, extra), *extra]
 
     paper_ckpt = osp.join("ckpt", f"{args.experiment}.pth")
     if osp.isfile(osp.join(ROOT, paper_ckpt)):
         say(f"1/3 evaluating the paper's checkpoint {paper_ckpt}")
         evaluate(config, paper_ckpt, osp.join(work_dir, "paper_ckpt"), data_root, extra)
+    elif "/" in args.experiment:
+        say(f"1/3 no {paper_ckpt}: skipping its evaluation (the paper released checkpoints "
+            "for its nuScenes experiments only)")
     else:
         say(f"1/3 no {paper_ckpt}: skipping its evaluation; {PAPER_CKPTS}")
 
@@ -153,7 +200,7 @@ def main(argv=None):
         run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}",
              *train, "--launcher", "pytorch"])
     else:
-        say("2/3 no GPU visible: training on the CPU in one process (days per epoch on nuScenes)")
+        say("2/3 no GPU visible: training on the CPU in one process (days on a full dataset)")
         run([sys.executable, *train])
 
     ckpt, _ = latest_valid_checkpoint(work_dir)

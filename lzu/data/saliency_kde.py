@@ -20,7 +20,7 @@ N boxes is one ``(gh, N) @ (N, gw)`` product: fast for a million boxes.
 import numpy as np
 import torch
 
-__all__ = ["coco_boxes", "kde_saliency", "node_positions"]
+__all__ = ["coco_boxes", "coco_image_size", "kde_saliency", "node_positions"]
 
 
 def coco_boxes(path):
@@ -35,6 +35,18 @@ def coco_boxes(path):
     boxes = [a["bbox"] for a in data["annotations"]
              if not a.get("iscrowd", 0) and not a.get("ignore", 0)]
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), len(data["images"])
+
+
+def coco_image_size(path):
+    """The most common ``(width, height)`` of the images of a COCO json (None if not recorded)."""
+    import collections
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        images = json.load(f)["images"]
+    sizes = collections.Counter((im["width"], im["height"]) for im in images
+                                if "width" in im and "height" in im)
+    return sizes.most_common(1)[0][0] if sizes else None
 
 
 def node_positions(n, extent):
