@@ -512,3 +512,17 @@ def test_run_sh_seg_experiment_trains_and_evaluates(cityscapes_root, tmp_path):
                           / "metrics_iter_2.json").read_text())
     assert set(metrics["summary"]) == {"mIoU", "mAcc", "aAcc"}
     assert "IoU.pole" in metrics["metrics"]
+
+
+@pytest.mark.parametrize("config, source", [
+    ("configs/lzu_fcos3d_0.25.py", ["--infos", "/d/nuscenes_infos_train.pkl"]),
+    ("configs/det2d/lzu_fcos_0.50.py", ["--coco", "/d/Argoverse-HD/annotations/train.json"]),
+    ("configs/seg/lzu_fcn_r50-d8_256x256.py", ["--seg-labels", "/d/gtFine/train"]),
+])
+def test_each_task_builds_its_saliency_from_its_own_training_set(config, source):
+    from lzu.infra.runtime import load_config
+
+    tool = load_run_experiment()
+    cmd = tool.saliency_command(load_config(osp.join(ROOT, config)), "/d", "/o.pkl")
+    grid = ["32", "32"] if "/seg/" in config else ["27", "48"]
+    assert cmd[1:] == ["tools/make_saliency.py", *source, "--grid-shape", *grid, "--out", "/o.pkl"]
