@@ -526,3 +526,19 @@ def test_each_task_builds_its_saliency_from_its_own_training_set(config, source)
     cmd = tool.saliency_command(load_config(osp.join(ROOT, config)), "/d", "/o.pkl")
     grid = ["32", "32"] if "/seg/" in config else ["27", "48"]
     assert cmd[1:] == ["tools/make_saliency.py", *source, "--grid-shape", *grid, "--out", "/o.pkl"]
+
+
+def test_visualize_zoom_draws_a_segmentors_features(cityscapes_root, tmp_path):
+    saliency = tmp_path / "s.pkl"
+    assert run_tool(["tools/make_saliency.py", "--seg-labels",
+                     osp.join(cityscapes_root, "gtFine", "train"), "--out", str(saliency)]
+                    ).returncode == 0
+    image = sorted((__import__("pathlib").Path(cityscapes_root) / "leftImg8bit" / "val")
+                   .rglob("*.png"))[0]
+    out = tmp_path / "vis.png"
+    result = run_tool(["tools/visualize_zoom.py", "configs/seg/demo/lzu_fcn_demo.py", "--image",
+                       str(image), "--out", str(out), "--features", "--level", "3",
+                       "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[1] > 1000

@@ -56,16 +56,22 @@ def to_image(t):
 
 
 def feature_panels(cfg, args, img_uint8):
-    """Channel-mean |features| of one FPN level, zoomed frame and unzoomed."""
-    from mmdet3d.structures import Det3DDataSample
-
+    """Channel-mean |features| of one level (FPN, or backbone stage without a neck), zoomed
+    frame and unzoomed. Works for mmdet3d, mmdet and mmseg models."""
     model = build_model(cfg, args.checkpoint).eval()
+    if type(model.data_preprocessor).__name__ == "Det3DDataPreprocessor":
+        from mmdet3d.structures import Det3DDataSample
 
-    data = {"inputs": {"img": [img_uint8]}, "data_samples": [Det3DDataSample(metainfo={})]}
+        data = {"inputs": {"img": [img_uint8]}, "data_samples": [Det3DDataSample(metainfo={})]}
+    else:  # mmdet / mmseg: a list of (3, H, W) images
+        data = {"inputs": [img_uint8], "data_samples": None}
     with torch.no_grad():
-        imgs = model.data_preprocessor(data, False)["inputs"]["imgs"]
+        imgs = model.data_preprocessor(data, False)["inputs"]
+        imgs = imgs["imgs"] if isinstance(imgs, dict) else imgs
         zoomed, state = model.zoom_inputs(imgs)
-        feats = model.neck(model.backbone(zoomed))
+        feats = model.backbone(zoomed)
+        if model.with_neck:
+            feats = model.neck(feats)
         restored = model.unzoom_features(feats, state)
     level = args.level
     return feats[level][0].abs().mean(0).numpy(), restored[level][0].abs().mean(0).numpy()
