@@ -3,6 +3,9 @@
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -429,8 +432,6 @@ def load_run_experiment():
 
 
 def test_run_sh_lists_and_accepts_task_experiments_only():
-    import subprocess
-
     help_text = subprocess.run(["sh", "run.sh", "--help"], cwd=ROOT, capture_output=True,
                                text=True).stdout
     for name in ("seg/lzu_fcn_r50-d8_128x128", "seg/fcn_r50-d8_uniform_512x512",
@@ -443,9 +444,6 @@ def test_run_sh_lists_and_accepts_task_experiments_only():
 
 
 def test_seg_experiment_without_data_names_the_root_and_the_generator(tmp_path):
-    import subprocess
-    import sys
-
     env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "cityscapes"),
                WORK_DIR=str(tmp_path / "work"), PYTHONWARNINGS="ignore")
     result = subprocess.run(["sh", "run.sh", "seg/lzu_fcn_r50-d8_64x64"], cwd=ROOT,
@@ -465,8 +463,7 @@ def test_seg_experiment_builds_its_boundary_saliency_under_the_data_root(citysca
     path = osp.join(cityscapes_root, "saliency_boundary.pkl")
     assert opts == ["--cfg-options", f"model.grid_generator.saliency_file={path}"]
     built = load_saliency(path, (32, 32))
-    paths = sorted(str(p) for p in __import__("pathlib").Path(cityscapes_root, "gtFine",
-                                                                "train").rglob("*.png"))
+    paths = sorted(str(p) for p in Path(cityscapes_root, "gtFine", "train").rglob("*.png"))
     torch.testing.assert_close(built, boundary_saliency(paths, (32, 32)))
     before = os.path.getmtime(path)
     tool.ensure_saliency(config, cityscapes_root, [])  # reused, never rebuilt
@@ -494,9 +491,6 @@ def test_make_saliency_takes_the_image_size_from_a_coco_json(tmp_path):
 @pytest.mark.slow
 def test_run_sh_seg_experiment_trains_and_evaluates(cityscapes_root, tmp_path):
     """`sh run.sh seg/lzu_fcn_r50-d8_64x64` on the tiny set for 2 iterations."""
-    import subprocess
-    import sys
-
     tiny = ["model.pretrained=None", "train_cfg.max_iters=2", "train_cfg.val_interval=2",
             *[f"{s}_dataloader.{k}" for s in ("train", "val", "test")
               for k in ("num_workers=0", "persistent_workers=False")]]
@@ -533,8 +527,7 @@ def test_visualize_zoom_draws_a_segmentors_features(cityscapes_root, tmp_path):
     assert run_tool(["tools/make_saliency.py", "--seg-labels",
                      osp.join(cityscapes_root, "gtFine", "train"), "--out", str(saliency)]
                     ).returncode == 0
-    image = sorted((__import__("pathlib").Path(cityscapes_root) / "leftImg8bit" / "val")
-                   .rglob("*.png"))[0]
+    image = sorted(Path(cityscapes_root, "leftImg8bit", "val").rglob("*.png"))[0]
     out = tmp_path / "vis.png"
     result = run_tool(["tools/visualize_zoom.py", "configs/seg/demo/lzu_fcn_demo.py", "--image",
                        str(image), "--out", str(out), "--features", "--level", "3",
