@@ -307,6 +307,23 @@ def test_cityscapes_layout_loads_in_mmseg_and_scores_miou_100_with_gt(cityscapes
     assert scores["IoU.road"] == 100.0 and np.isnan(scores["IoU.train"])  # no train in GT
 
 
+def test_raw_label_ids_are_refused_naming_the_file(tmp_path):
+    from lzu.data.synthetic import write_synthetic_cityscapes
+    from lzu.infra.runtime import DataError, check_data, load_config
+
+    root = str(tmp_path / "cityscapes")
+    write_synthetic_cityscapes(root, train_frames=2, val_frames=1, size=(64, 128))
+    cfg = load_config(osp.join(ROOT, "configs/seg/fcn_r50-d8_uniform_64x64.py"), data_root=root)
+    assert check_data(cfg) is cfg
+    first = sorted(Path(root, "gtFine", "train").rglob("*.png"))[0]
+    label = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+    label[:4, :4] = 33  # a raw Cityscapes id (bicycle), not a train id
+    cv2.imwrite(str(first), label)
+    with pytest.raises(DataError, match=rf"'{first}' \(train_dataloader\) holds value\(s\) 33.*"
+                                        "labelTrainIds"):
+        check_data(cfg)
+
+
 def test_small_objects_stand_near_the_horizon():
     from lzu.data.synthetic.cityscapes_writer import render_frame
 

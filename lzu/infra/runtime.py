@@ -9,6 +9,7 @@ the data is not prepared.
 import os
 import os.path as osp
 
+import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
@@ -329,6 +330,42 @@ def _missing_seg_maps(dataset, key, limit=5):
     return len(missing), missing[:limit], len(images)
 
 
+def _check_label_values(dataset, key, limit=3):
+    """The first ``limit`` label maps hold only class ids and the ignore label (cheap: a few PNGs).
+
+    Catches the classic mix-up of Cityscapes' raw ``*_labelIds.png`` (ids up to 33) with the
+    ``*_labelTrainIds.png`` maps the dataset expects, before a loss fails on a bad target.
+    """
+    from mmseg.registry import DATASETS
+
+    from lzu.data.saliency_boundary import read_label_map
+
+    cls = DATASETS.get(dataset.get("type", ""))
+    classes = (dataset.get("metainfo") or {}).get("classes") or (
+        getattr(cls, "METAINFO", {}).get("classes") if cls is not None else None)
+    if not classes:
+        return
+    n = len(classes) + (1 if _dataset_default(dataset, "reduce_zero_label") else 0)
+    ignore = int(_dataset_default(dataset, "ignore_index") or 255)
+    root, prefix = dataset.get("data_root", ""), dataset["data_prefix"]
+    seg_dir = osp.join(root, prefix["seg_map_path"])
+    suffix = _dataset_default(dataset, "seg_map_suffix") or ".png"
+    paths = sorted(osp.join(d, name) for d, _, names in os.walk(seg_dir) for name in names
+                   if name.endswith(suffix))[:limit]
+    for path in paths:
+        values = np.unique(read_label_map(path))
+        bad = [int(v) for v in values if v >= n and v != ignore]
+        if bad:
+            hint = ("Cityscapes needs the *_gtFine_labelTrainIds.png maps made by mmseg's "
+                    "tools/dataset_converters/cityscapes.py, not the raw *_labelIds.png"
+                    if getattr(cls, "__name__", "") == "CityscapesDataset"
+                    else "check seg_map_suffix and how the dataset encodes its labels")
+            raise DataError(
+                f"label map '{path}' ({key}) holds value(s) {', '.join(map(str, bad[:5]))}, "
+                f"neither a class id (0-{n - 1}) nor the ignore label {ignore}; {hint}"
+            )
+
+
 def _check_intrinsics(ann, data_list):
     """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
     from lzu.openmmlab.loading import check_cam2img
@@ -376,6 +413,8 @@ def check_data(cfg, splits=("train", "val")):
                     "are missing, e.g.\n  " + "\n  ".join(examples)
                     + "\ncheck data_prefix.seg_map_path and seg_map_suffix"
                 )
+            if "seg_map_path" in dataset["data_prefix"]:
+                _check_label_values(dataset, key)
             continue
         ann = osp.join(root, dataset["ann_file"])
         if not osp.isfile(ann):
