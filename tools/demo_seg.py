@@ -126,7 +126,7 @@ def figure(data, saliency, size, runs, path):
     image_path = label_path.replace("gtFine", "leftImg8bit", 1).replace(
         "_gtFine_labelTrainIds.png", "_leftImg8bit.png")
     image = np.array(Image.open(image_path).convert("RGB"))
-    palette = np.full((256, 3), 255, np.uint8)  # ignored pixels are white
+    palette = np.zeros((256, 3), np.uint8)  # ignored pixels are black
     palette[:19] = np.array(CityscapesDataset.METAINFO["palette"], np.uint8)
     preds = {label: predict(config, ckpt, opts, image_path) for label, config, ckpt, opts in runs}
     gen = FixedGrid(saliency, output_shape=(size, size), grid_shape=(32, 32))
@@ -140,7 +140,7 @@ def figure(data, saliency, size, runs, path):
         (gen.saliency[0, 0].numpy(), "boundary saliency (32x32)"),
         (zoomed, f"LZU zoom {size}x{size}"),
         (uniform.clip(0, 1), f"uniform {size}x{size}"),
-        (palette[read_label_map(label_path)], "ground truth (white: ignored)"),
+        (palette[read_label_map(label_path)], "ground truth (black: ignored)"),
         (palette[preds["uniform"]], "uniform: prediction"),
         (palette[preds["LZU"]], "LZU: prediction"),
     ]
