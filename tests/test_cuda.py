@@ -1,4 +1,4 @@
-"""The CUDA path: compiled mmcv CUDA ops, zoom/unzoom, LZUFCOSMono3D, metric and AMP training on a GPU.
+"""The CUDA path: compiled mmcv CUDA ops, zoom/unzoom, LZUFCOSMono3D, LZUEncoderDecoder, metric and AMP training on a GPU.
 
 Every test here compares the GPU with the CPU on the same inputs and weights. They
 skip, with the reason, on machines without CUDA (the project's CI); on a GPU they
@@ -121,3 +121,26 @@ def test_one_amp_training_iteration_is_finite(synthetic_root, tmp_path):
     assert result.returncode == 0, out[-3000:]
     losses = [float(x) for x in re.findall(r" loss: ([0-9.naninf+-]+)", out)]
     assert losses and all(math.isfinite(v) for v in losses), out[-2000:]
+
+
+def test_lzu_segmentor_on_cuda_equals_cpu():
+    """LZUEncoderDecoder: training loss (labels resized on the host) and predictions."""
+    from test_segmentation import build, label_field, model_cfg, peaked_saliency, seg_samples
+
+    torch.manual_seed(0)
+    cpu = build(model_cfg(True, (48, 64), peaked_saliency()))
+    gpu = copy.deepcopy(cpu).cuda()
+    imgs = torch.rand(2, 3, 96, 128) * 255
+    labels = [torch.from_numpy(label_field(96, 128, s)).long() for s in (0, 1)]
+    loss_cpu = cpu.loss(imgs, seg_samples((96, 128), 2, labels))
+    loss_gpu = gpu.loss(imgs.cuda(), seg_samples((96, 128), 2, [x.cuda() for x in labels]))
+    for key, value in loss_cpu.items():
+        torch.testing.assert_close(loss_gpu[key].cpu(), value, atol=1e-3, rtol=1e-3)
+    cpu.eval(), gpu.eval()
+    with torch.no_grad():
+        out_cpu = cpu.predict(imgs, seg_samples((96, 128), 2, ori_shape=(192, 256)))
+        out_gpu = gpu.predict(imgs.cuda(), seg_samples((96, 128), 2, ori_shape=(192, 256)))
+    for a, b in zip(out_gpu, out_cpu, strict=True):
+        assert a.pred_sem_seg.data.shape == (1, 192, 256)
+        torch.testing.assert_close(a.seg_logits.data.cpu(), b.seg_logits.data, atol=1e-3,
+                                   rtol=1e-3)
