@@ -25,12 +25,9 @@ and in training the 2-D GT boxes and ``centers_2d``.
 import numpy as np
 
 from lzu.infra.errors import UserInputError
-from lzu.openmmlab.lzu_features import LZUFeaturesMixin
+from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
 
 __all__ = ["LZUDetectorMixin", "ZoomShapeError", "scale_metainfo"]
-
-_ZOOMED_FLAG = "lzu_zoomed"
-_INPUT_SHAPE = "lzu_input_shape"
 
 
 class ZoomShapeError(UserInputError, ValueError):
@@ -53,16 +50,16 @@ def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt):
     """
     sx, sy = (scale, scale) if np.isscalar(scale) else scale
     meta = data_sample.metainfo
-    if meta.get(_ZOOMED_FLAG, False):
+    if meta.get(ZOOMED_FLAG, False):
         return data_sample
     old_sf = meta.get("scale_factor", (1.0, 1.0))
     update = {
-        _INPUT_SHAPE: tuple(meta["img_shape"][:2]) if "img_shape" in meta else None,
+        INPUT_SHAPE: tuple(meta["img_shape"][:2]) if "img_shape" in meta else None,
         "img_shape": tuple(img_shape),
         "pad_shape": tuple(pad_shape),
         "batch_input_shape": tuple(pad_shape),
         "scale_factor": (float(old_sf[0]) * sx, float(old_sf[1]) * sy),
-        _ZOOMED_FLAG: True,
+        ZOOMED_FLAG: True,
     }
     if "cam2img" in meta:
         update["cam2img"] = _scaled_cam2img(meta["cam2img"], sx, sy)
@@ -119,7 +116,7 @@ class LZUDetectorMixin(LZUFeaturesMixin):
         shapes, flips = [], []
         for sample in batch_data_samples:
             meta = sample.metainfo
-            shape = meta.get(_INPUT_SHAPE) if meta.get(_ZOOMED_FLAG) else None
+            shape = meta.get(INPUT_SHAPE) if meta.get(ZOOMED_FLAG) else None
             shape = tuple(shape or meta["img_shape"][:2])
             shapes.append(shape)
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)

@@ -23,9 +23,13 @@ from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
 
-__all__ = ["LZUFeaturesMixin", "build_grid_generator"]
+__all__ = ["INPUT_SHAPE", "ZOOMED_FLAG", "LZUFeaturesMixin", "build_grid_generator"]
 
 _GRID_GENERATORS = {"FixedGrid": FixedGrid}
+#: metainfo keys a task mixin sets when it moves a sample into the unzoomed frame (once):
+#: the flag, and the image's own ``(h, w)`` before the move
+ZOOMED_FLAG = "lzu_zoomed"
+INPUT_SHAPE = "lzu_input_shape"
 
 
 def build_grid_generator(cfg):

@@ -40,12 +40,9 @@ import numpy as np
 import torch
 
 from lzu.infra.errors import UserInputError
-from lzu.openmmlab.lzu_features import LZUFeaturesMixin
+from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
 
 __all__ = ["LZUSegmentorMixin", "resize_label_map"]
-
-_ZOOMED_FLAG = "lzu_zoomed"
-_INPUT_SHAPE = "lzu_input_shape"
 
 
 def resize_label_map(label, shape, pad_shape=None, pad_value=255):
@@ -89,8 +86,8 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
         shapes, flips = [], []
         for sample in data_samples:
             meta = sample.metainfo
-            zoomed = meta.get(_ZOOMED_FLAG, False)
-            shape = tuple(int(s) for s in (meta[_INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
+            zoomed = meta.get(ZOOMED_FLAG, False)
+            shape = tuple(int(s) for s in (meta[INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
             shapes.append(shape)
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
             if zoomed:
@@ -101,8 +98,8 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
                 sample.gt_sem_seg.data = resize_label_map(label, (h, w), (hz, wz),
                                                           self.seg_pad_value)
             sample.set_metainfo({
-                _INPUT_SHAPE: shape,
-                _ZOOMED_FLAG: True,
+                INPUT_SHAPE: shape,
+                ZOOMED_FLAG: True,
                 "img_shape": (h, w),
                 "pad_shape": (hz, wz),
                 "padding_size": [0, wz - w, 0, hz - h],
