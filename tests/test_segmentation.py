@@ -322,6 +322,10 @@ def test_raw_label_ids_are_refused_naming_the_file(tmp_path):
     with pytest.raises(DataError, match=rf"'{first}' \(train_dataloader\) holds value\(s\) 33.*"
                                         "labelTrainIds"):
         check_data(cfg)
+    val_label = sorted(Path(root, "gtFine", "val").rglob("*.png"))[0]
+    val_label.unlink()
+    with pytest.raises(DataError, match=rf"1 of 1 label maps .*\n  {val_label}\n"):
+        check_data(cfg, splits=("val",))
 
 
 def test_small_objects_stand_near_the_horizon():

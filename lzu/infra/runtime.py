@@ -304,11 +304,11 @@ def _dataset_default(dataset, key):
     return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
-def _missing_seg_maps(dataset, key, limit=5):
-    """For an mmseg folder dataset (no annotation file): images, and their label maps.
+def _seg_label_maps(dataset, key):
+    """For an mmseg folder dataset (no annotation file): the label map each image needs.
 
-    Returns ``(count missing, first few, number of images)``; raises ``DataError``
-    when the image folder is missing or holds no image.
+    Images are found as mmseg finds them (by ``img_suffix`` under ``data_prefix.img_path``);
+    raises ``DataError`` when that folder is missing or holds no image.
     """
     root = dataset.get("data_root", "")
     prefix = dataset.get("data_prefix") or {}
@@ -321,25 +321,33 @@ def _missing_seg_maps(dataset, key, limit=5):
                     for n in names if n.endswith(img_suffix))
     if not images:
         raise DataError(f"image folder '{img_dir}' ({key}) holds no '*{img_suffix}' image")
-    if "seg_map_path" not in prefix:
-        return 0, [], len(images)
-    seg_dir = osp.join(root, prefix["seg_map_path"])
+    seg_dir = osp.join(root, prefix.get("seg_map_path", ""))
     seg_suffix = _dataset_default(dataset, "seg_map_suffix") or ".png"
-    missing = [osp.join(seg_dir, name[: -len(img_suffix)] + seg_suffix) for name in images]
-    missing = [p for p in missing if not osp.isfile(p)]
-    return len(missing), missing[:limit], len(images)
+    return [osp.join(seg_dir, name[: -len(img_suffix)] + seg_suffix) for name in images]
 
 
-def _check_label_values(dataset, key, limit=3):
-    """The first ``limit`` label maps hold only class ids and the ignore label (cheap: a few PNGs).
+def _check_seg_folders(dataset, key, limit=5):
+    """Every image has its label map, and the first few label maps hold only class ids and
+    the ignore label (cheap: a few PNGs are read).
 
-    Catches the classic mix-up of Cityscapes' raw ``*_labelIds.png`` (ids up to 33) with the
-    ``*_labelTrainIds.png`` maps the dataset expects, before a loss fails on a bad target.
+    The value check catches the classic mix-up of Cityscapes' raw ``*_labelIds.png`` (ids up
+    to 33) with the ``*_labelTrainIds.png`` maps the dataset expects, before a loss fails on
+    a bad target.
     """
     from mmseg.registry import DATASETS
 
     from lzu.data.saliency_boundary import read_label_map
 
+    labels = _seg_label_maps(dataset, key)
+    if "seg_map_path" not in (dataset.get("data_prefix") or {}):
+        return
+    missing = [p for p in labels if not osp.isfile(p)]
+    if missing:
+        raise DataError(
+            f"{len(missing)} of {len(labels)} label maps for the images under "
+            f"'{dataset.get('data_root', '')}' ({key}) are missing, e.g.\n  "
+            + "\n  ".join(missing[:limit]) + "\ncheck data_prefix.seg_map_path and seg_map_suffix"
+        )
     cls = DATASETS.get(dataset.get("type", ""))
     classes = (dataset.get("metainfo") or {}).get("classes") or (
         getattr(cls, "METAINFO", {}).get("classes") if cls is not None else None)
@@ -347,12 +355,7 @@ def _check_label_values(dataset, key, limit=3):
         return
     n = len(classes) + (1 if _dataset_default(dataset, "reduce_zero_label") else 0)
     ignore = int(_dataset_default(dataset, "ignore_index") or 255)
-    root, prefix = dataset.get("data_root", ""), dataset["data_prefix"]
-    seg_dir = osp.join(root, prefix["seg_map_path"])
-    suffix = _dataset_default(dataset, "seg_map_suffix") or ".png"
-    paths = sorted(osp.join(d, name) for d, _, names in os.walk(seg_dir) for name in names
-                   if name.endswith(suffix))[:limit]
-    for path in paths:
+    for path in labels[:3]:
         values = np.unique(read_label_map(path))
         bad = [int(v) for v in values if v >= n and v != ignore]
         if bad:
@@ -392,7 +395,8 @@ def check_data(cfg, splits=("train", "val")):
     """Fail early, naming the path, if the data root, an info file or images are missing.
 
     Info files must be mmdet3d v2 files (``lzu.data.infos.load_infos`` explains v1
-    and corrupt files); every image they reference must exist.
+    and corrupt files) or COCO json; every image they reference must exist. mmseg
+    folder datasets (no info file) need every image's label map, holding class ids.
     """
     checked = set()
     for key, dataset in _datasets(cfg):
@@ -404,17 +408,8 @@ def check_data(cfg, splits=("train", "val")):
         if not osp.isdir(root):
             hint = SEG_PREPARE_HINT if folder_dataset else PREPARE_HINT
             raise DataError(f"data root '{root}' does not exist; " + hint.format(root=root))
-        if folder_dataset:
-            # an mmseg folder dataset (Cityscapes): images and label maps found by suffix
-            n_missing, examples, total = _missing_seg_maps(dataset, key)
-            if n_missing:
-                raise DataError(
-                    f"{n_missing} of {total} label maps for the images under '{root}' ({key}) "
-                    "are missing, e.g.\n  " + "\n  ".join(examples)
-                    + "\ncheck data_prefix.seg_map_path and seg_map_suffix"
-                )
-            if "seg_map_path" in dataset["data_prefix"]:
-                _check_label_values(dataset, key)
+        if folder_dataset:  # an mmseg folder dataset (Cityscapes): found by suffix
+            _check_seg_folders(dataset, key)
             continue
         ann = osp.join(root, dataset["ann_file"])
         if not osp.isfile(ann):
