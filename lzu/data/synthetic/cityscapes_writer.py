@@ -49,7 +49,8 @@ _COLOURS = {
     "rider": (200, 90, 40), "car": (40, 60, 150), "truck": (90, 90, 120), "bus": (200, 180, 60),
     "motorcycle": (60, 30, 90), "bicycle": (130, 40, 90), "ego": (30, 30, 30),
 }
-# height of an object standing at the bottom row, as a fraction of the frame height
+# height of an object standing at the bottom row, as a fraction of the frame height (poles:
+# of the ground's height, from the horizon down)
 _HEIGHTS = {"car": 0.30, "truck": 0.55, "bus": 0.6, "person": 0.55, "rider": 0.55,
             "bicycle": 0.3, "motorcycle": 0.3, "pole": 1.6}
 # width over height
