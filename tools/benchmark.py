@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.latency import is_lzu, measure_latencies, model_scale
 from lzu.infra.runtime import DictAction, build_model, load_config
 
@@ -191,9 +191,7 @@ def plot(rows, path, paper=None):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=120)
 
 
 def main(argv=None):

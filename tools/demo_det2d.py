@@ -30,7 +30,7 @@ from demo import (  # noqa: E402  (the 3-D demo's helpers)
     write_results,
 )
 
-from lzu.infra.atomic_io import atomic_open  # noqa: E402
+from lzu.infra.atomic_io import atomic_savefig  # noqa: E402
 
 MODELS = (("uniform", "configs/det2d/demo/fcos_uniform_demo.py"),
           ("LZU", "configs/det2d/demo/lzu_fcos_demo.py"))
@@ -114,9 +114,7 @@ def figure(data, saliency, path):
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=90)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=90)
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ from demo import (  # noqa: E402  (the 3-D demo's helpers)
     write_results,
 )
 
-from lzu.infra.atomic_io import atomic_open  # noqa: E402
+from lzu.infra.atomic_io import atomic_savefig  # noqa: E402
 
 MODELS = (("uniform", "configs/seg/demo/fcn_uniform_demo.py"),
           ("LZU", "configs/seg/demo/lzu_fcn_demo.py"))
@@ -151,9 +151,7 @@ def figure(data, saliency, size, runs, path):
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=80)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=80)
 
 
 def main(argv=None):

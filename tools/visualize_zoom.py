@@ -20,7 +20,7 @@ from PIL import Image
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import zoom
-from lzu.infra.atomic_io import atomic_open
+from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.runtime import DictAction, build_model, load_config
 
 
@@ -139,8 +139,7 @@ def main(argv=None):
         ax.axis("off")
     fig.suptitle(f"{osp.basename(args.config)} — {osp.basename(path)}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    with atomic_open(args.out, "wb") as f:
-        fig.savefig(f, format="png", dpi=90)
+    atomic_savefig(fig, args.out, dpi=90)
     print(f"wrote {args.out}")
 
 

@@ -11,7 +11,8 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_open", "atomic_write_json", "atomic_write_bytes", "default_file_mode"]
+__all__ = ["atomic_open", "atomic_savefig", "atomic_write_json", "atomic_write_bytes",
+           "default_file_mode"]
 
 
 def default_file_mode():
@@ -49,3 +50,12 @@ def atomic_write_json(path, obj, indent=2):
 def atomic_write_bytes(path, data):
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+def atomic_savefig(fig, path, dpi):
+    """Write a matplotlib figure as a PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=dpi)
+    plt.close(fig)
