@@ -2,6 +2,9 @@
 # with 8 classes under Argoverse-HD/annotations/ (DATA_ROOT / --data-root moves the root).
 # Scored by mmdet's CocoMetric (pycocotools): AP, AP50, AP75, AP_small/medium/large.
 # Family bases pick the argoverse_* entries up with {{_base_.argoverse_*}}.
+# argoverse_grid_generator is the LZU families' zoom: a fixed saliency (a KDE of the training
+# boxes: tools/make_saliency.py --coco) with the nuScenes sampler settings, since the paper
+# does not publish its Argoverse-HD zoom settings (see README); children set output_shape.
 custom_imports = dict(imports=['lzu.openmmlab'], allow_failed_imports=False)
 
 argoverse_root = 'data/argoverse/'
@@ -45,3 +48,11 @@ argoverse_evaluator = dict(
     ann_file=argoverse_root + 'Argoverse-HD/annotations/val.json',
     metric='bbox',
     classwise=True)
+argoverse_grid_generator = dict(
+    type='FixedGrid',
+    saliency_file='data/argoverse/saliency_kde.pkl',
+    output_shape=(1200, 1920),
+    grid_shape=(27, 48),
+    separable=True,
+    attraction_fwhm=10,
+    anti_crop=True)
