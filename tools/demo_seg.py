@@ -94,12 +94,10 @@ def predict(config, checkpoint, options, image_path):
     from mmseg.apis import inference_model, init_model
 
     import lzu.openmmlab  # noqa: F401  (registers LZUEncoderDecoder, safe checkpoint loading)
-    from lzu.infra.runtime import DictAction
+    from lzu.infra.runtime import parse_cfg_options
 
-    action = DictAction(option_strings=[], dest="o")
-    namespace = argparse.Namespace()
-    action(None, namespace, options)
-    model = init_model(config, checkpoint, device="cpu", cfg_options=namespace.o)
+    model = init_model(config, checkpoint, device="cpu",
+                       cfg_options=parse_cfg_options(["--cfg-options", *options]))
     # inference_model runs cfg.test_pipeline; --cfg-options (the size) changed the dataloader's
     # pipeline, which is the one the model was evaluated with
     model.cfg.test_pipeline = model.cfg.test_dataloader.dataset.pipeline

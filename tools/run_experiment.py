@@ -64,23 +64,14 @@ def gpus_to_use():
     return gpus
 
 
-def user_cfg_options(extra):
-    """The ``--cfg-options`` among the extra arguments, parsed as the tools parse them."""
-    from lzu.infra.runtime import DictAction
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
-    return parser.parse_known_args(extra)[0].cfg_options
-
-
 def check_data(config, data_root, extra):
     """The tools' own early checks (options, data root, v2 infos, images), before anything runs."""
     from lzu.infra.errors import UserInputError
     from lzu.infra.runtime import check_data as check
-    from lzu.infra.runtime import load_config
+    from lzu.infra.runtime import load_config, parse_cfg_options
 
     try:
-        check(load_config(osp.join(ROOT, config), user_cfg_options(extra), data_root=data_root))
+        check(load_config(osp.join(ROOT, config), parse_cfg_options(extra), data_root=data_root))
     except (UserInputError, FileNotFoundError) as err:
         sys.exit(f"[run.sh] error: {err}")
 

@@ -21,6 +21,7 @@ __all__ = [
     "DictAction",
     "OptionError",
     "check_cfg_options",
+    "parse_cfg_options",
     "constructor_accepts",
     "load_config",
     "set_data_root",
@@ -106,6 +107,16 @@ def constructor_accepts(type_name, arg):
             params = inspect.signature(cls).parameters
             return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
     return False
+
+
+def parse_cfg_options(argv):
+    """The ``--cfg-options k=v ...`` among command-line arguments ``argv``, parsed as the
+    tools parse them (a dict, or None when there are none); other arguments are ignored."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return parser.parse_known_args(list(argv))[0].cfg_options
 
 
 def check_cfg_options(cfg, options):
