@@ -67,7 +67,8 @@ def size_options(label, size):
     return [f"model.data_preprocessor.size={square}",
             f"train_dataloader.dataset.pipeline.2.scale={square}",
             f"val_dataloader.dataset.pipeline.1.scale={square}",
-            f"test_dataloader.dataset.pipeline.1.scale={square}"]
+            f"test_dataloader.dataset.pipeline.1.scale={square}",
+            f"test_pipeline.1.scale={square}"]  # what mmseg's inference_model runs
 
 
 def prepare_data(py, wd, args):
@@ -98,9 +99,6 @@ def predict(config, checkpoint, options, image_path):
 
     model = init_model(config, checkpoint, device="cpu",
                        cfg_options=parse_cfg_options(["--cfg-options", *options]))
-    # inference_model runs cfg.test_pipeline; --cfg-options (the size) changed the dataloader's
-    # pipeline, which is the one the model was evaluated with
-    model.cfg.test_pipeline = model.cfg.test_dataloader.dataset.pipeline
     return inference_model(model, image_path).pred_sem_seg.data[0].numpy()
 
 
