@@ -332,9 +332,16 @@ def test_torchrun_gloo_matches_single_process_with_the_same_global_batch(synthet
     assert [(g["lr"], g["weight_decay"]) for g in opt_a["param_groups"]] == [
         (g["lr"], g["weight_decay"]) for g in opt_b["param_groups"]]
     assert opt_a["state"].keys() == opt_b["state"].keys() and len(opt_a["state"]) > 50
+    # Momentum buffers hold raw gradients, where float noise shows: the same single-process
+    # run on 1 vs 2 threads differs by 0.12 % overall (0.16 % in conv1; trainable BN
+    # amplifies summation-order rounding), and DDP vs accumulation by the same 0.12 %.
+    diff2 = norm2 = 0.0
     for key, state in opt_a["state"].items():
-        torch.testing.assert_close(opt_b["state"][key]["momentum_buffer"],
-                                   state["momentum_buffer"], atol=1e-4, rtol=1e-4)
+        a_buf, b_buf = state["momentum_buffer"], opt_b["state"][key]["momentum_buffer"]
+        diff, norm = (a_buf - b_buf).norm().item(), a_buf.norm().item()
+        assert diff <= 1e-2 * norm + 1e-5, (key, diff, norm)
+        diff2, norm2 = diff2 + diff**2, norm2 + norm**2
+    assert diff2**0.5 <= 5e-3 * norm2**0.5
 
 
 # ---------------------------------------------------------- determinism
