@@ -76,10 +76,13 @@ def test_config_builds_with_paper_settings(config, saliency_files):
     assert (pre.mean, pre.std, pre.bgr_to_rgb) == ([103.530, 116.280, 123.675], [1.0, 1.0, 1.0], False)
     assert cfg.train_dataloader.batch_size == 8
     assert cfg.optim_wrapper.optimizer.lr == 0.001
-    assert cfg.optim_wrapper.paramwise_cfg == dict(bias_lr_mult=2.0, bias_decay_mult=0.0)
+    # mmcv 1.x's norm rule, which mmengine leaves unset (tests/test_paper_optimizer.py)
+    assert cfg.optim_wrapper.paramwise_cfg == dict(bias_lr_mult=2.0, bias_decay_mult=0.0,
+                                                   norm_decay_mult=1.0)
     assert cfg.optim_wrapper.clip_grad.max_norm == 35
     warmup, steps = cfg.param_scheduler
-    assert (warmup.start_factor, warmup.end) == (1.0 / 3, 500)
+    # the paper's warm-up reaches the base lr at iteration 500: mmengine's end=501
+    assert (warmup.start_factor, warmup.end) == (1.0 / 3, 501)
     assert (steps.milestones, cfg.train_cfg.max_epochs, cfg.train_cfg.val_interval) == ([8, 11], 12, 1)
     assert cfg.default_hooks.checkpoint.interval == 1
     pipeline = cfg.train_dataloader.dataset.pipeline
