@@ -23,6 +23,7 @@ from lzu.openmmlab.argoverse import ArgoverseHDDataset
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
 from lzu.openmmlab.detector import (
     LZUFCOS,
+    LZUYOLOX,
     LZUCenterNet,
     LZUFasterRCNN,
     LZUFCOSMono3D,
@@ -30,7 +31,6 @@ from lzu.openmmlab.detector import (
     LZURetinaNet,
     LZURTMDet,
     LZUSMOKEMono3D,
-    LZUYOLOX,
 )
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D

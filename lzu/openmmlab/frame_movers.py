@@ -27,13 +27,17 @@ metainfo before the move, read-only)
     ``PIXEL_MOVERS``: ``PixelData`` fields (``gt_sem_seg``: label maps, by
     ``mmcv.imresize(..., 'nearest')`` as mmseg's and mmdet's ``Resize`` do).
     ``META_MOVERS``: metainfo keys: ``img_shape``, ``pad_shape``,
-    ``batch_input_shape``, ``padding_size``, ``scale_factor`` (times ``(sx, sy)``),
+    ``batch_input_shape`` and ``input_shape`` (mmdet3d's fusion layers),
+    ``padding_size``, ``scale_factor`` and ``img_crop_offset`` (times ``(sx, sy)``),
     ``border`` (mmdet's ``RandomCenterCropPad``: ``[top, bottom, left, right]``),
     ``homography_matrix`` and ``trans_mat`` (maps *into* the frame: pre-multiplied
     by ``matrix``; ``trans_mat`` may be a list, one per down ratio), and the camera
     projections ``cam2img``, ``lidar2img``, ``depth2img`` (rows 0 and 1 scaled: FCOS3D,
-    PGD; but when the sample has a ``trans_mat`` (SMOKE, MonoFlex: mmdet3d's
-    ``AffineResize``) the camera stays the original one and ``trans_mat`` alone moves).
+    PGD, as mmdet3d's ``Resize3D`` does; but when the sample has a ``trans_mat``
+    (SMOKE: mmdet3d's ``AffineResize``) the camera stays the original one and
+    ``trans_mat`` alone moves). mmdet3d's point-fusion convention (``ori_cam2img`` /
+    ``lidar2img`` in the original frame, then ``scale_factor`` and ``img_crop_offset``)
+    follows from the ``scale_factor`` and ``img_crop_offset`` movers.
 
 Geometry-free (``GEOMETRY_FREE_META``, ``GEOMETRY_FREE_INSTANCE``,
 ``GEOMETRY_FREE_FIELDS``): ids, paths, labels, flags, 3-D boxes and matrices that
@@ -258,7 +262,7 @@ def move_projection(value, change, meta):
     """A camera projection into the input frame (``cam2img``: 3x3, 3x4 or 4x4): rows 0, 1 scaled.
 
     The FCOS3D / PGD convention (mmdet3d's ``Resize3D`` scales ``cam2img`` the same
-    way). With a ``trans_mat`` in the sample (SMOKE / MonoFlex: mmdet3d's
+    way). With a ``trans_mat`` in the sample (SMOKE: mmdet3d's
     ``AffineResize``), the projection is the original camera's and stays: the frame
     change is carried by ``trans_mat``.
     """
@@ -310,6 +314,14 @@ def _set_shape(name):
     return mover
 
 
+def move_crop_offset(value, change, meta):
+    """``img_crop_offset`` ``(x, y)`` (mmdet3d's point-to-image fusion: ``ori * scale_factor -
+    offset``) scales with the frame, as ``scale_factor`` does."""
+    sx, sy = change.scale
+    moved = np.asarray(value, dtype=np.float64) * np.array([sx, sy])
+    return moved.tolist() if isinstance(value, list | tuple) else moved
+
+
 def move_padding_size(value, change, meta):
     (h, w), (hz, wz) = change.dst_shape, change.dst_pad_shape
     return [0, int(wz) - int(w), 0, int(hz) - int(h)]
@@ -326,6 +338,8 @@ META_MOVERS = {
     "img_shape": _set_shape("img_shape"),
     "pad_shape": _set_shape("pad_shape"),
     "batch_input_shape": _set_shape("batch_input_shape"),
+    "input_shape": _set_shape("input_shape"),
+    "img_crop_offset": move_crop_offset,
     "padding_size": move_padding_size,
     "scale_factor": move_scale_factor,
     "border": move_border,
