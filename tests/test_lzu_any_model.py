@@ -456,7 +456,7 @@ def test_centernet_boxes_with_a_test_time_border_equal_the_resized_image():
     torch.testing.assert_close(out_lzu.bboxes[:20], out_plain.bboxes[:20], atol=1e-3 * 320, rtol=0)
 
 
-def smoke_sample(orig, input_shape, with_gt):
+def smoke_sample(orig, input_shape, with_gt, dtype=torch.float32):
     """A KITTI-like SMOKE sample for an image ``orig`` affine-resized to ``input_shape``."""
     from mmdet3d.datasets.transforms import AffineResize
     from mmdet3d.structures import CameraInstance3DBoxes, Det3DDataSample
@@ -471,7 +471,8 @@ def smoke_sample(orig, input_shape, with_gt):
         affine_aug=False, box_type_3d=CameraInstance3DBoxes, box_mode_3d=None))
     if with_gt:
         boxes = CameraInstance3DBoxes(torch.tensor([[-2.0, 1.5, 15.0, 3.9, 1.6, 1.7, 0.3],
-                                                    [3.0, 1.4, 25.0, 4.2, 1.5, 1.8, -1.2]]))
+                                                    [3.0, 1.4, 25.0, 4.2, 1.5, 1.8, -1.2]],
+                                                   dtype=dtype))
         centers = boxes.gravity_center.numpy()
         uv = centers @ cam2img[:3, :3].T
         uv = uv[:, :2] / uv[:, 2:]
@@ -482,10 +483,10 @@ def smoke_sample(orig, input_shape, with_gt):
         corners = to_input((corners[:, :2] / corners[:, 2:]).reshape(-1, 2)).reshape(2, 8, 2)
         sample.gt_instances_3d = InstanceData(
             bboxes_3d=boxes, labels_3d=torch.tensor([0, 1]),
-            centers_2d=torch.from_numpy(to_input(uv)).float(),
-            depths=torch.from_numpy(centers[:, 2]).float())
+            centers_2d=torch.from_numpy(to_input(uv)).to(dtype),
+            depths=torch.from_numpy(centers[:, 2]).to(dtype))
         sample.gt_instances = InstanceData(
-            bboxes=torch.from_numpy(np.concatenate([corners.min(1), corners.max(1)], 1)).float(),
+            bboxes=torch.from_numpy(np.concatenate([corners.min(1), corners.max(1)], 1)).to(dtype),
             labels=torch.tensor([0, 1]))
     return sample
 
@@ -494,7 +495,7 @@ def smoke_sample(orig, input_shape, with_gt):
 def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes():
     """SMOKE keeps the original camera and moves ``trans_mat`` (before: the mixin scaled
     ``cam2img`` rows, 3-D boxes off by up to 1.35 m, box loss by 4.5 %)."""
-    cfg = wheel_config("mmdet3d", "smoke/smoke_dla34_dlaup_8xb8-6x_kitti-mono3d.py")
+    cfg = wheel_config("mmdet3d", "smoke/smoke_dla34_dlaneck_gn-all_4xb8-6x_kitti-mono3d.py")
     cfg.model.backbone.init_cfg = None
     plain, lzu_model = pair(cfg, (96, 320), scope="mmdet3d")
     imgs = torch.randn(1, 3, 192, 640) * 50
@@ -511,7 +512,9 @@ def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes():
     a, b = out_lzu[0].pred_instances_3d, out_plain[0].pred_instances_3d
     assert len(b.scores_3d) > 0
     assert_close_rel(a.scores_3d[:10], b.scores_3d[:10])
-    torch.testing.assert_close(a.bboxes_3d.tensor[:10], b.bboxes_3d.tensor[:10], atol=1e-3, rtol=1e-4)
+    # float32 (mmdet3d's SMOKE coder is float32 only): a depth of 30 m moves by up to 7 mm
+    torch.testing.assert_close(a.bboxes_3d.tensor[:10], b.bboxes_3d.tensor[:10], atol=1e-2,
+                               rtol=1e-3)
 
 
 @pytest.mark.slow
