@@ -198,7 +198,7 @@ def test_trans_mat_moves_like_mmdet3ds_affine_resize_and_cam2img_stays(down_rati
     the camera is the original one and does not move."""
     from mmdet3d.datasets.transforms import AffineResize
 
-    img = np.zeros((150, 500, 3), np.uint8)
+    img = np.zeros((120, 500, 3), np.uint8)  # another aspect ratio: AffineResize pads
     cam2img = [[700.0, 0.0, 250.0], [0.0, 700.0, 75.0], [0.0, 0.0, 1.0]]
     full = AffineResize(img_scale=(640, 192), down_ratio=down_ratio)(dict(img=img.copy()))
     # AffineResize keeps the aspect ratio: the reference is an isotropic resize
@@ -230,6 +230,29 @@ def test_label_map_larger_than_its_image_is_refused_not_cropped():
     with pytest.raises(UnmovableGeometryError, match=r"label map of size \(120, 160\) does not "
                        r"match its image \(96, 128\).*frame_gtFine_labelTrainIds.png"):
         lzu_model.loss(torch.randn(2, 3, 96, 128), samples)
+
+
+def test_the_repos_own_pipelines_carry_only_fields_the_movers_know(synthetic_root, tmp_path):
+    """The paper's 3-D pipelines and the 2-D Argoverse-HD pipelines, on synthetic data: every
+    metainfo key and GT field of a real sample moves or is known geometry-free."""
+    from conftest import ROOT
+    from mmdet3d.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
+    from lzu.infra.runtime import load_config
+
+    write_argoverse_hd_from_nuscenes(synthetic_root, str(tmp_path))
+    for config, root, scope in (("lzu_fcos3d_0.50.py", synthetic_root, "mmdet3d"),
+                                ("det2d/lzu_fcos_0.50.py", str(tmp_path), "mmdet")):
+        cfg = load_config(osp.join(ROOT, "configs", config), data_root=root)
+        init_default_scope(scope)
+        for split in ("train_dataloader", "val_dataloader"):
+            sample = DATASETS.build(cfg[split].dataset)[0]["data_samples"]
+            h, w = sample.metainfo["img_shape"][:2]
+            change = FrameChange((0.5, 0.5), (h, w), (h // 2, w // 2), (h // 2, w // 2))
+            move_sample(sample, change, with_gt=split == "train_dataloader")
+            assert sample.metainfo["img_shape"] == (h // 2, w // 2)
 
 
 # ------------------------------------------------------------ refusals
@@ -463,7 +486,7 @@ def smoke_sample(orig, input_shape, with_gt, dtype=torch.float32):
 
     h, w = input_shape
     results = AffineResize(img_scale=(w, h), down_ratio=4)(dict(img=np.zeros((*orig, 3), np.uint8)))
-    cam2img = np.array([[360.0, 0.0, orig[1] / 2, 0.0], [0.0, 360.0, orig[0] / 2, 0.0],
+    cam2img = np.array([[360.0, 0.0, orig[1] * 0.45, 0.0], [0.0, 360.0, orig[0] * 0.55, 0.0],
                         [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     sample = Det3DDataSample(metainfo=dict(
         img_shape=(h, w), ori_shape=orig, pad_shape=(h, w), batch_input_shape=(h, w),
@@ -501,14 +524,14 @@ def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes():
     imgs = torch.randn(1, 3, 192, 640) * 50
     small = resized(imgs, (96, 320))
     plain.train(), lzu_model.train()
-    losses_lzu = lzu_model.loss({"imgs": imgs}, [smoke_sample((150, 500), (192, 640), True)])
-    losses_plain = plain.loss({"imgs": small}, [smoke_sample((150, 500), (96, 320), True)])
+    losses_lzu = lzu_model.loss({"imgs": imgs}, [smoke_sample((120, 500), (192, 640), True)])
+    losses_plain = plain.loss({"imgs": small}, [smoke_sample((120, 500), (96, 320), True)])
     for key in losses_plain:
         assert_close_rel(losses_lzu[key], losses_plain[key])
     plain.eval(), lzu_model.eval()
     with torch.no_grad():
-        out_lzu = lzu_model.predict({"imgs": imgs}, [smoke_sample((150, 500), (192, 640), False)])
-        out_plain = plain.predict({"imgs": small}, [smoke_sample((150, 500), (96, 320), False)])
+        out_lzu = lzu_model.predict({"imgs": imgs}, [smoke_sample((120, 500), (192, 640), False)])
+        out_plain = plain.predict({"imgs": small}, [smoke_sample((120, 500), (96, 320), False)])
     a, b = out_lzu[0].pred_instances_3d, out_plain[0].pred_instances_3d
     assert len(b.scores_3d) > 0
     assert_close_rel(a.scores_3d[:10], b.scores_3d[:10])

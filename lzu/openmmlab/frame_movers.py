@@ -47,7 +47,8 @@ geometry-free here because the zoom follows them (``follow_flips``).
 
 Registering a mover for a new field (at import time of your model's module)::
 
-    from lzu.openmmlab.frame_movers import register_instance_mover, register_meta_mover
+    from lzu.openmmlab.frame_movers import (register_geometry_free, register_instance_mover,
+                                            register_meta_mover)
 
     def move_heading_points(points, change, meta):      # (N, 2) tensor in pixels
         return points * points.new_tensor(change.scale)
