@@ -188,6 +188,7 @@ class LZUFeaturesMixin:
 
     def zoom_inputs(self, imgs):
         """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
+        self.resolve_pad_divisor(imgs)
         shapes, flips = self._lzu_batch or (None, None)
         self._lzu_batch = None  # used once: a later direct call must not see a stale batch
         if shapes is not None and len(shapes) != imgs.shape[0]:
@@ -198,7 +199,6 @@ class LZUFeaturesMixin:
         return self.lzu.unzoom(feats, state)
 
     def extract_feat(self, batch_inputs):
-        self.resolve_pad_divisor(batch_inputs)
         imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
         zoomed, state = self.zoom_inputs(imgs)
         feats = self.backbone(zoomed)
