@@ -306,6 +306,35 @@ def test_an_unknown_gt_field_is_refused_and_a_registered_mover_moves_it(fcos):
                                torch.tensor([[20.0, 25.0], [100.0, 50.0]]))
 
 
+@pytest.mark.parametrize("case", ["masks", "boxes", "data_field", "trans_mat"])
+def test_geometry_that_cannot_move_is_refused_naming_it(case):
+    """Masks larger than their image, boxes of an unknown layout, a data field nothing moves,
+    a trans_mat that is no 3x3 affine: each refused, naming it, and the sample left as it was."""
+    from mmdet.structures.mask import BitmapMasks
+
+    sample = det_sample((90, 130), pad_shape=(96, 160), batch_input_shape=(96, 160))
+    expected = {
+        "masks": r"instance masks of size \(120, 160\) does not match its image \(90, 130\)",
+        "boxes": r"field 'bboxes' is a Tensor of shape \(1, 5\)",
+        "data_field": r"field 'gt_depth' \(PixelData\) may hold image geometry",
+        "trans_mat": r"metainfo key 'trans_mat' has shape \(3, 4\)",
+    }[case]
+    if case == "masks":
+        sample.gt_instances = InstanceData(masks=BitmapMasks(np.ones((1, 120, 160), np.uint8), 120, 160),
+                                           labels=torch.tensor([0]))
+    elif case == "boxes":  # rotated boxes as a bare tensor: which layout?
+        sample.gt_instances = InstanceData(bboxes=torch.tensor([[50.0, 40, 20, 10, 0.3]]),
+                                           labels=torch.tensor([0]))
+    elif case == "data_field":
+        sample.gt_depth = PixelData(data=torch.rand(1, 90, 130))
+    else:
+        sample.set_metainfo(dict(trans_mat=np.eye(3, 4)))
+    before = dict(sample.metainfo)
+    with pytest.raises(UnmovableGeometryError, match=expected):
+        move_sample(sample, FrameChange((0.5, 0.5), (90, 130), (45, 65), (64, 96), owner="Mine"))
+    assert sample.metainfo["img_shape"] == before["img_shape"] == (90, 130)
+
+
 def yolox_cfg():
     cfg = wheel_config("mmdet", "yolox/yolox_tiny_8xb8-300e_coco.py")
     cfg.model.bbox_head.num_classes = 3

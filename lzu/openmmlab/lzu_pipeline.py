@@ -13,8 +13,8 @@ cannot be cropped with the image.
 Frame-moving transforms are recognised by name: ``FRAME_MOVING`` and any name with
 a part in ``FRAME_MOVING_WORDS``; ``FRAME_KEEPING`` lists exceptions that keep the
 whole frame (mmdet3d's ``AffineResize`` maps the whole image). Nested pipelines
-(``RandomChoice``, ``RandomApply``, ``AutoAugment``'s policies,
-``TransformBroadcaster``) and dataset wrappers (``RepeatDataset``,
+(``RandomChoice``, ``RandomApply``, ``AutoAugment``'s policies, ``Albu``'s
+albumentations, ``TransformBroadcaster``) and dataset wrappers (``RepeatDataset``,
 ``ConcatDataset``, ``MultiImageMixDataset``) are searched too.
 """
 
@@ -24,11 +24,12 @@ __all__ = ["FRAME_KEEPING", "FRAME_MOVING", "FRAME_MOVING_WORDS", "check_lzu_tra
            "frame_moving_steps"]
 
 #: transforms that crop, shift, rotate, expand or mix the frame (refused under LZU)
-FRAME_MOVING = {"RandAugment", "AutoAugment", "Albu", "ImageAug3D", "RandomShiftScale",
-                "GeomTransform"}
+FRAME_MOVING = {"RandAugment", "AutoAugment", "ImageAug3D", "RandomShiftScale",
+                "GeomTransform", "GridDistortion", "OpticalDistortion", "ElasticTransform",
+                "Perspective"}
 #: a transform whose name contains one of these is frame-moving too
 FRAME_MOVING_WORDS = ("Crop", "Mosaic", "MixUp", "Affine", "Shift", "Rotat", "Shear",
-                      "Translate", "Expand", "Cutout", "CutOut")
+                      "Translate", "Expand")
 #: exceptions that keep the whole frame
 FRAME_KEEPING = {"AffineResize"}
 
@@ -47,8 +48,10 @@ def _steps(pipeline, where):
         if not isinstance(step, dict):
             continue
         here = f"{where}[{i}]"
-        yield str(step.get("type", "")).split(".")[-1], here
-        for key in ("transforms", "policies"):
+        kind = step.get("type", "")
+        yield (kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))).split(
+            ".")[-1], here
+        for key in ("transforms", "policies", "aug_space"):
             if key in step:
                 yield from _steps(step[key], f"{here}.{key}")
 
