@@ -251,12 +251,14 @@ def move_label_map(label, change, meta):
 
 
 def _matrix_like(value, mat):
-    """``mat`` (float64) in the container type and dtype of ``value``."""
+    """``mat`` (float64) in the container type of ``value``, its dtype if floating."""
     if isinstance(value, list | tuple):
         return mat.tolist()
     if torch.is_tensor(value):
-        return torch.as_tensor(mat, dtype=value.dtype, device=value.device)
-    return mat.astype(np.asarray(value).dtype)
+        dtype = value.dtype if value.is_floating_point() else torch.float64
+        return torch.as_tensor(mat, dtype=dtype, device=value.device)
+    dtype = np.asarray(value).dtype
+    return mat.astype(dtype) if np.issubdtype(dtype, np.floating) else mat
 
 
 def move_projection(value, change, meta):
@@ -295,10 +297,7 @@ def move_into_frame_matrix(value, change, meta):
 def move_border(border, change, meta):
     """mmdet's ``border`` ``[top, bottom, left, right]`` (``RandomCenterCropPad``) in pixels."""
     sx, sy = change.scale
-    factors = np.array([sy, sy, sx, sx], dtype=np.float64)
-    moved = np.asarray(border, dtype=np.float64) * factors
-    return _matrix_like(border, moved) if not isinstance(border, np.ndarray) else moved.astype(
-        border.dtype if np.issubdtype(border.dtype, np.floating) else np.float32)
+    return _matrix_like(border, np.asarray(border, dtype=np.float64) * [sy, sy, sx, sx])
 
 
 def move_scale_factor(value, change, meta):
@@ -319,8 +318,7 @@ def move_crop_offset(value, change, meta):
     """``img_crop_offset`` ``(x, y)`` (mmdet3d's point-to-image fusion: ``ori * scale_factor -
     offset``) scales with the frame, as ``scale_factor`` does."""
     sx, sy = change.scale
-    moved = np.asarray(value, dtype=np.float64) * np.array([sx, sy])
-    return moved.tolist() if isinstance(value, list | tuple) else moved
+    return _matrix_like(value, np.asarray(value, dtype=np.float64) * [sx, sy])
 
 
 def move_padding_size(value, change, meta):
