@@ -371,7 +371,7 @@ GEOMETRY_FREE_META = {
 #: fields of InstanceData with no image geometry
 GEOMETRY_FREE_INSTANCE = {
     "labels", "labels_3d", "attr_labels", "bboxes_3d", "depths", "scores", "scores_3d",
-    "ignore_flags", "instances_ids",
+    "ignore_flags", "instances_ids", "keypoints_visible",
 }
 #: data fields of a sample with no image geometry (or in the original frame)
 GEOMETRY_FREE_FIELDS = {"eval_ann_info", "gt_pts_seg"}

@@ -94,6 +94,7 @@ class LZUDetectorMixin(LZUFeaturesMixin):
     # ------------------------------------------------------------ metainfo
     def _to_unzoomed_frame(self, batch_data_samples, with_gt):
         """Record each image's region and flip for the zoom; move the metainfo."""
+        self.resolve_pad_divisor()
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
         shapes, flips = [], []

@@ -157,13 +157,22 @@ class LZUFeaturesMixin:
                 "feature maps to measure its stride on; set model.pad_size_divisor")
         return max(1, int(round(max(strides))))
 
-    def resolve_pad_divisor(self, batch_inputs):
-        """Once: the zoomed batch's divisor from the backbone when nothing else gave one."""
+    def resolve_pad_divisor(self, batch_inputs=None):
+        """Once: the zoomed batch's divisor from the backbone when nothing else gave one.
+
+        The probe has the channels of ``batch_inputs`` (3 without) and the backbone's own
+        device and dtype.
+        """
         if not self._pad_divisor_pending:
             return
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        self.lzu.pad_size_divisor = self.backbone_largest_stride(imgs.shape[1], imgs.device,
-                                                                 imgs.dtype)
+        channels = 3
+        if batch_inputs is not None:
+            imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+            channels = imgs.shape[1]
+        param = next(self.backbone.parameters(), None)
+        device, dtype = ((param.device, param.dtype) if param is not None
+                         else (torch.device("cpu"), torch.float32))
+        self.lzu.pad_size_divisor = self.backbone_largest_stride(channels, device, dtype)
         self._pad_divisor_pending = False
 
     def check_batch_augments(self):

@@ -64,6 +64,7 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
 
     def _to_unzoomed_frame(self, data_samples, with_gt):
         """Record each image's region and flip for the zoom; move metainfo (and labels) once."""
+        self.resolve_pad_divisor()
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
         shapes, flips = [], []
