@@ -70,13 +70,31 @@ def _to_grid_coord(weighted_pos, weight):
     return (2.0 * weighted_pos / weight - 1.0).clamp(-1.0, 1.0)
 
 
+def _correlate_in_order(x, kernel):
+    """``conv1d(x, kernel)`` summed tap by tap, left to right: ``(B, 1, L) -> (B, 1, L - K + 1)``.
+
+    Each output is ``((x0 k0 + x1 k1) + x2 k2) + ...`` with every product and sum
+    rounded to the input's dtype, a fixed order on every machine. ``F.conv1d``
+    hands the sum to a GEMM whose order depends on the CPU's vector width (AVX2 vs
+    AVX-512) and the library, which moves 1-2 % of the paper's coarse grid by one
+    float32 ulp on some machines; in this order the grid equals the paper's golden
+    grids bit for bit (as its float32 sums did).
+    """
+    taps = kernel.reshape(-1)
+    n = x.shape[-1] - taps.shape[0] + 1
+    out = x[..., 0:n] * taps[0]
+    for i in range(1, taps.shape[0]):
+        out = out + x[..., i : i + n] * taps[i]
+    return out
+
+
 def _separable_axis(marginal, pad, kernel, mode):
     """One 1-D attraction pass. ``marginal``: ``(B, 1, n)`` -> coordinates ``(B, n)``."""
     n = marginal.shape[-1]
     padded = F.pad(marginal, (pad, pad), mode=mode)
     pos = _position_basis(n, pad, marginal.device, marginal.dtype)
-    num = F.conv1d(padded * pos, kernel)
-    den = F.conv1d(padded, kernel)
+    num = _correlate_in_order(padded * pos, kernel)
+    den = _correlate_in_order(padded, kernel)
     return _to_grid_coord(num, den)[:, 0]
 
 
