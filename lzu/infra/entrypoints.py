@@ -35,6 +35,7 @@ from lzu.infra.workdir import (
     remove_stale_tmp,
     run_fingerprint,
 )
+from lzu.openmmlab.lzu_pipeline import check_lzu_train_pipeline
 
 __all__ = ["train_main", "evaluate_main", "summarize_nuscenes_metrics", "METRIC_KEYS"]
 
@@ -96,6 +97,7 @@ def train_main(argv=None):
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
+        check_lzu_train_pipeline(cfg)
         check_data(cfg, splits=("train", "val") if cfg.get("val_cfg") else ("train",))
     except (UserInputError, FileNotFoundError) as err:
         _fail(err)

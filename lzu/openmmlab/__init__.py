@@ -2,7 +2,9 @@
 
 * ``FixedGrid``                 (MODELS) the paper's grid generator
 * ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom
-* ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN`` (mmdet MODELS) 2-D detectors with zoom / unzoom
+* ``LZUSMOKEMono3D``            (MODELS) SMOKE with zoom / unzoom
+* ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``, ``LZUMaskRCNN``, ``LZUCenterNet``,
+  ``LZURTMDet``, ``LZUYOLOX`` (mmdet MODELS) 2-D detectors with zoom / unzoom
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
@@ -19,7 +21,17 @@ from lzu.infra.atomic_backend import install_atomic_local_backend
 from lzu.infra.checkpoint import install_safe_loading
 from lzu.openmmlab.argoverse import ArgoverseHDDataset
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
-from lzu.openmmlab.detector import LZUFCOS, LZUFasterRCNN, LZUFCOSMono3D, LZURetinaNet
+from lzu.openmmlab.detector import (
+    LZUFCOS,
+    LZUYOLOX,
+    LZUCenterNet,
+    LZUFasterRCNN,
+    LZUFCOSMono3D,
+    LZUMaskRCNN,
+    LZURetinaNet,
+    LZURTMDet,
+    LZUSMOKEMono3D,
+)
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
@@ -40,6 +52,11 @@ __all__ = [
     "LZUFCOS",
     "LZURetinaNet",
     "LZUFasterRCNN",
+    "LZUMaskRCNN",
+    "LZUCenterNet",
+    "LZURTMDet",
+    "LZUYOLOX",
+    "LZUSMOKEMono3D",
     "FCOSMono3DHeadNoRescale",
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",

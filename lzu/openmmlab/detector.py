@@ -1,27 +1,35 @@
 """The registered LZU detectors: ``LZU`` + the detector class, each three lines on the mixin.
 
 2-D (mmdet's registry, so 2-D configs with ``default_scope='mmdet'`` find them and
-mmdet3d configs too): ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``.
-Monocular 3-D (mmdet3d's registry): ``LZUFCOSMono3D``, the paper's model; its
-config keys and checkpoint keys are unchanged (the grid generator has no
-persistent state). Every one is configured like its detector plus
-``grid_generator=dict(type='FixedGrid', ...)``; see ``lzu.openmmlab.lzu_detector``.
+mmdet3d configs too): ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``,
+``LZUMaskRCNN``, ``LZUCenterNet``, ``LZURTMDet``, ``LZUYOLOX``.
+Monocular 3-D (mmdet3d's registry): ``LZUFCOSMono3D``, the paper's model (its
+config keys and checkpoint keys are unchanged: the grid generator has no
+persistent state), and ``LZUSMOKEMono3D``. Every one is configured like its
+detector plus ``grid_generator=dict(type='FixedGrid', ...)``; see
+``lzu.openmmlab.lzu_detector``.
 """
 
-from mmdet.models.detectors import FCOS, FasterRCNN, RetinaNet
+from mmdet.models.detectors import FCOS, YOLOX, CenterNet, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 from mmdet.registry import MODELS as MMDET_MODELS
-from mmdet3d.models.detectors import FCOSMono3D
+from mmdet3d.models.detectors import FCOSMono3D, SMOKEMono3D
 from mmdet3d.registry import MODELS
 
 from lzu.openmmlab.lzu_detector import LZUDetectorMixin, ZoomShapeError, scale_metainfo
 
-__all__ = ["LZUFCOS", "LZUFCOSMono3D", "LZUFasterRCNN", "LZURetinaNet", "ZoomShapeError",
+__all__ = ["LZUFCOS", "LZUCenterNet", "LZUFCOSMono3D", "LZUFasterRCNN", "LZUMaskRCNN",
+           "LZURTMDet", "LZURetinaNet", "LZUSMOKEMono3D", "LZUYOLOX", "ZoomShapeError",
            "scale_metainfo"]
 
 
 @MODELS.register_module()
 class LZUFCOSMono3D(LZUDetectorMixin, FCOSMono3D):
     """FCOS3D with zoom / unzoom (the paper's nuScenes model)."""
+
+
+@MODELS.register_module()
+class LZUSMOKEMono3D(LZUDetectorMixin, SMOKEMono3D):
+    """SMOKE with zoom / unzoom (its ``trans_mat`` moves with the zoom)."""
 
 
 @MMDET_MODELS.register_module()
@@ -37,3 +45,23 @@ class LZURetinaNet(LZUDetectorMixin, RetinaNet):
 @MMDET_MODELS.register_module()
 class LZUFasterRCNN(LZUDetectorMixin, FasterRCNN):
     """Faster R-CNN with zoom / unzoom."""
+
+
+@MMDET_MODELS.register_module()
+class LZUMaskRCNN(LZUDetectorMixin, MaskRCNN):
+    """Mask R-CNN with zoom / unzoom (instance masks move with the zoom)."""
+
+
+@MMDET_MODELS.register_module()
+class LZUCenterNet(LZUDetectorMixin, CenterNet):
+    """CenterNet with zoom / unzoom (its test-time ``border`` moves with the zoom)."""
+
+
+@MMDET_MODELS.register_module()
+class LZURTMDet(LZUDetectorMixin, RTMDet):
+    """RTMDet with zoom / unzoom."""
+
+
+@MMDET_MODELS.register_module()
+class LZUYOLOX(LZUDetectorMixin, YOLOX):
+    """YOLOX with zoom / unzoom (its scale-changing batch augment is refused)."""

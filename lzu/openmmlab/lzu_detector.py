@@ -16,65 +16,48 @@ Config keys (besides the detector's own): those of ``lzu.openmmlab.lzu_features`
 ``pad_size_divisor``). With ``zoom_region='padded'`` (the paper's 3-D code) the
 output aspect ratio must match the input's and the output must not be larger.
 
-Metainfo moved per sample (once; a flag makes it idempotent): ``img_shape``,
-``pad_shape``, ``batch_input_shape``, ``scale_factor`` (times ``(sx, sy)``, so
-``rescale=True`` returns boxes in the original image), ``cam2img`` rows 0/1 (3-D),
-and in training the 2-D GT boxes and ``centers_2d``.
+What moves into that frame, per sample (once; a flag makes it idempotent), is
+``lzu.openmmlab.frame_movers``' business: ``img_shape``, ``pad_shape``,
+``batch_input_shape``, ``scale_factor`` (times ``(sx, sy)``, so ``rescale=True``
+returns boxes in the original image), ``border``, ``homography_matrix``, camera
+matrices by their convention (``cam2img`` rows, or ``trans_mat``), and in training
+the GT and ignored boxes, instance masks, ``centers_2d`` and keypoints. A field it
+does not know is refused at the first batch, naming it.
 """
 
 import numpy as np
 
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.frame_movers import FrameChange, move_sample
 from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
 
 __all__ = ["LZUDetectorMixin", "ZoomShapeError", "scale_metainfo"]
+
+#: metainfo a detector's head reads, set even when the sample lacks it
+DETECTOR_META = ("img_shape", "pad_shape", "batch_input_shape", "scale_factor")
 
 
 class ZoomShapeError(UserInputError, ValueError):
     """``grid_generator.output_shape`` does not fit the input images."""
 
 
-def _scaled_cam2img(cam2img, sx, sy):
-    """Row 0 (fx, cx) times ``sx`` and row 1 (fy, cy) times ``sy``; keeps list/array type."""
-    mat = np.array(cam2img, dtype=np.float64)
-    mat[0] *= sx
-    mat[1] *= sy
-    return mat.tolist() if isinstance(cam2img, list) else mat.astype(np.asarray(cam2img).dtype)
-
-
-def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt):
+def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt, owner="the model",
+                   seg_pad_value=255):
     """Move one data sample to the frame of its image resized by ``scale = (sx, sy)``.
 
-    ``scale`` may be a single number (isotropic). Idempotent: a sample already
-    moved is left alone. Works for ``DetDataSample`` and ``Det3DDataSample``.
+    ``scale`` may be a single number (isotropic); ``img_shape`` / ``pad_shape`` are
+    the target frame's. Idempotent: a sample already moved is left alone. Works for
+    ``DetDataSample`` and ``Det3DDataSample``; see ``lzu.openmmlab.frame_movers``.
     """
     sx, sy = (scale, scale) if np.isscalar(scale) else scale
     meta = data_sample.metainfo
     if meta.get(ZOOMED_FLAG, False):
         return data_sample
-    old_sf = meta.get("scale_factor", (1.0, 1.0))
-    update = {
-        INPUT_SHAPE: tuple(meta["img_shape"][:2]) if "img_shape" in meta else None,
-        "img_shape": tuple(img_shape),
-        "pad_shape": tuple(pad_shape),
-        "batch_input_shape": tuple(pad_shape),
-        "scale_factor": (float(old_sf[0]) * sx, float(old_sf[1]) * sy),
-        ZOOMED_FLAG: True,
-    }
-    if "cam2img" in meta:
-        update["cam2img"] = _scaled_cam2img(meta["cam2img"], sx, sy)
-    data_sample.set_metainfo(update)
-    if with_gt:
-        gt = data_sample.get("gt_instances")
-        if gt is not None and "bboxes" in gt:
-            bboxes = gt.bboxes
-            if hasattr(bboxes, "rescale_"):  # mmdet's box types
-                bboxes.rescale_((sx, sy))
-            else:
-                gt.bboxes = bboxes * bboxes.new_tensor([sx, sy, sx, sy])
-        gt3d = data_sample.get("gt_instances_3d")
-        if gt3d is not None and "centers_2d" in gt3d:
-            gt3d.centers_2d = gt3d.centers_2d * gt3d.centers_2d.new_tensor([sx, sy])
+    src = tuple(int(v) for v in meta["img_shape"][:2]) if "img_shape" in meta else None
+    change = FrameChange((float(sx), float(sy)), src, tuple(img_shape), tuple(pad_shape),
+                         seg_pad_value=seg_pad_value, owner=owner)
+    move_sample(data_sample, change, with_gt=with_gt, ensure=DETECTOR_META)
+    data_sample.set_metainfo({INPUT_SHAPE: src, ZOOMED_FLAG: True})
     return data_sample
 
 
@@ -111,6 +94,7 @@ class LZUDetectorMixin(LZUFeaturesMixin):
     # ------------------------------------------------------------ metainfo
     def _to_unzoomed_frame(self, batch_data_samples, with_gt):
         """Record each image's region and flip for the zoom; move the metainfo."""
+        self.resolve_pad_divisor()
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
         shapes, flips = [], []
@@ -120,19 +104,24 @@ class LZUDetectorMixin(LZUFeaturesMixin):
             shape = tuple(shape or meta["img_shape"][:2])
             shapes.append(shape)
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
-            scale_metainfo(sample, self.zoom_scale(shape), (h, w), pad, with_gt)
+            scale_metainfo(sample, self.zoom_scale(shape), (h, w), pad, with_gt,
+                           owner=type(self).__name__, seg_pad_value=self.seg_pad_value)
         self.record_batch(shapes, flips)
         return batch_data_samples
 
     def loss(self, batch_inputs, batch_data_samples):
+        self.check_batch_augments()
+        self.resolve_pad_divisor(batch_inputs)
         self._to_unzoomed_frame(batch_data_samples, with_gt=True)
         return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
+        self.resolve_pad_divisor(batch_inputs)
         self._to_unzoomed_frame(batch_data_samples, with_gt=False)
         return super().predict(batch_inputs, batch_data_samples, rescale=rescale)
 
     def _forward(self, batch_inputs, batch_data_samples=None):
+        self.resolve_pad_divisor(batch_inputs)
         if batch_data_samples is not None:
             self._to_unzoomed_frame(batch_data_samples, with_gt=False)
         return super()._forward(batch_inputs, batch_data_samples)

@@ -14,22 +14,39 @@ Config keys (besides the model's own):
     zoom_region: ``'image'`` (default: each image's own region) or ``'padded'``
         (the paper's 3-D code: the whole padded batch).
     follow_flips: flip the saliency with flipped images (default True).
-    pad_size_divisor: for the zoomed batch (default: the data preprocessor's
-        ``pad_size_divisor`` (mmdet) or ``size_divisor`` (mmseg), else 1).
+    pad_size_divisor: for the zoomed batch. Default: the data preprocessor's
+        ``pad_size_divisor`` (mmdet) or ``size_divisor`` (mmseg) when it is above 1,
+        else the backbone's largest stride, measured once at the first batch (a
+        forward of a 256x256 zero image in eval mode, no gradients), so a zoomed batch
+        never reaches a neck with a size it cannot take. A backbone that cannot be
+        measured so is refused, asking for ``model.pad_size_divisor``.
+
+Batch augments (``data_preprocessor.batch_augments``) that change the input scale,
+such as YOLOX's ``BatchSyncRandomResize``, are refused at the first training batch:
+LZU zooms every image to ``output_shape``, so the backbone would always see that
+size and the multi-scale training would silently stop. Scale-keeping augments
+(``SCALE_KEEPING_BATCH_AUGMENTS``) run as usual.
 """
+
+import torch
 
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
 
-__all__ = ["INPUT_SHAPE", "ZOOMED_FLAG", "LZUFeaturesMixin", "build_grid_generator"]
+__all__ = ["INPUT_SHAPE", "SCALE_KEEPING_BATCH_AUGMENTS", "ZOOMED_FLAG", "LZUFeaturesMixin",
+           "build_grid_generator"]
 
 _GRID_GENERATORS = {"FixedGrid": FixedGrid}
 #: metainfo keys a task mixin sets when it moves a sample into the unzoomed frame (once):
 #: the flag, and the image's own ``(h, w)`` before the move
 ZOOMED_FLAG = "lzu_zoomed"
 INPUT_SHAPE = "lzu_input_shape"
+#: data-preprocessor batch augments that keep the input scale (run as usual under LZU)
+SCALE_KEEPING_BATCH_AUGMENTS = {"BatchFixedSizePad"}
+#: side of the square zero image the backbone's largest stride is measured on
+_PROBE_SIZE = 256
 
 
 def build_grid_generator(cfg):
@@ -46,11 +63,20 @@ def build_grid_generator(cfg):
 
 
 def _default_pad_divisor(data_preprocessor):
+    """The data preprocessor's divisor when it pads to one above 1, else ``None``."""
     for name in ("pad_size_divisor", "size_divisor"):
         value = getattr(data_preprocessor, name, None)
-        if value:
+        if value and int(value) > 1:
             return int(value)
-    return 1
+    return None
+
+
+def _feature_maps(outs):
+    if torch.is_tensor(outs):
+        return [outs]
+    if isinstance(outs, dict):
+        outs = list(outs.values())
+    return [m for m in outs if torch.is_tensor(m) and m.dim() == 4]
 
 
 class LZUFeaturesMixin:
@@ -74,8 +100,10 @@ class LZUFeaturesMixin:
             )
         if pad_size_divisor is None:
             pad_size_divisor = _default_pad_divisor(self.data_preprocessor)
+        #: measure the backbone's largest stride at the first batch
+        self._pad_divisor_pending = pad_size_divisor is None
         self.lzu = LZU(build_grid_generator(grid_generator), border=unzoom_border,
-                       region=zoom_region, pad_size_divisor=pad_size_divisor,
+                       region=zoom_region, pad_size_divisor=pad_size_divisor or 1,
                        follow_flips=follow_flips)
         self._lzu_batch = None
 
@@ -97,12 +125,79 @@ class LZUFeaturesMixin:
             raise UserInputError(f"unzoom_border must be one of {BORDERS}, got {value!r}")
         self.lzu.border = value
 
+    @property
+    def seg_pad_value(self):
+        """Label value of padded label-map pixels (the data preprocessor's, else 255)."""
+        for name in ("seg_pad_val", "seg_pad_value"):
+            value = getattr(self.data_preprocessor, name, None)
+            if value is not None:
+                return int(value)
+        return 255
+
+    def backbone_largest_stride(self, channels, device, dtype):
+        """The largest stride of the backbone's outputs, by one forward of a zero image."""
+        owner = type(self).__name__
+        was_training = self.backbone.training
+        probe = torch.zeros(1, channels, _PROBE_SIZE, _PROBE_SIZE, device=device, dtype=dtype)
+        self.backbone.eval()
+        try:
+            with torch.no_grad():
+                maps = _feature_maps(self.backbone(probe))
+        except Exception as exc:  # any failure means: ask the user
+            raise UserInputError(
+                f"{owner}: the data preprocessor pads to no divisor and the backbone's largest "
+                f"stride could not be measured ({type(exc).__name__}: {exc}); set "
+                "model.pad_size_divisor (e.g. 32 for a ResNet / CSPNet backbone)") from None
+        finally:
+            self.backbone.train(was_training)
+        strides = [_PROBE_SIZE / m.shape[-1] for m in maps if m.shape[-1] > 0]
+        if not strides:
+            raise UserInputError(
+                f"{owner}: the data preprocessor pads to no divisor and the backbone returns no "
+                "feature maps to measure its stride on; set model.pad_size_divisor")
+        return max(1, int(round(max(strides))))
+
+    def resolve_pad_divisor(self, batch_inputs=None):
+        """Once: the zoomed batch's divisor from the backbone when nothing else gave one.
+
+        The probe has the channels of ``batch_inputs`` (3 without) and the backbone's own
+        device and dtype.
+        """
+        if not self._pad_divisor_pending:
+            return
+        channels = 3
+        if batch_inputs is not None:
+            imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+            channels = imgs.shape[1]
+        param = next(self.backbone.parameters(), None)
+        device, dtype = ((param.device, param.dtype) if param is not None
+                         else (torch.device("cpu"), torch.float32))
+        self.lzu.pad_size_divisor = self.backbone_largest_stride(channels, device, dtype)
+        self._pad_divisor_pending = False
+
+    def check_batch_augments(self):
+        """Refuse data-preprocessor batch augments that change the input scale (training)."""
+        preprocessor = self.data_preprocessor
+        if not preprocessor.training:
+            return
+        for augment in getattr(preprocessor, "batch_augments", None) or ():
+            name = type(augment).__name__
+            if name not in SCALE_KEEPING_BATCH_AUGMENTS:
+                raise UserInputError(
+                    f"{type(self).__name__}: data_preprocessor.batch_augments has {name}; LZU "
+                    f"zooms every image to grid_generator.output_shape {self.output_shape}, so a "
+                    "batch augment that changes the input scale would silently have no effect. "
+                    "Remove it (for several scales, train with several output_shape values), or, "
+                    "if it keeps the scale, add its name to lzu.openmmlab.lzu_features."
+                    "SCALE_KEEPING_BATCH_AUGMENTS")
+
     def record_batch(self, shapes, flips):
         """Each image's valid ``(h, w)`` and flip direction, for the next ``zoom_inputs``."""
         self._lzu_batch = (list(shapes), list(flips))
 
     def zoom_inputs(self, imgs):
         """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
+        self.resolve_pad_divisor(imgs)
         shapes, flips = self._lzu_batch or (None, None)
         self._lzu_batch = None  # used once: a later direct call must not see a stale batch
         if shapes is not None and len(shapes) != imgs.shape[0]:

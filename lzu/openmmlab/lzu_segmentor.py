@@ -29,36 +29,23 @@ preprocessor's ``seg_pad_val`` like a baseline batch, and the decode head's
 ``loss_by_feat`` compares its logits (bilinearly resized to that label size) with
 it. So for an un-flipped image LZU and the baseline train on the same label map.
 (A flipped image's label is resized after the flip; the baseline pipeline
-resizes before it.)
+resizes before it.) A label map whose size differs from its image's (beyond the
+batch padding the data preprocessor recorded) is refused, naming the file: it is
+never cropped or stretched silently. Labels and metainfo move through
+``lzu.openmmlab.frame_movers``, which refuses any field it does not know.
 
 Inference is whole-image only: a sliding window would zoom each window with the
 whole frame's saliency (``test_cfg.mode='slide'`` is refused).
 """
 
-import mmcv
-import numpy as np
-import torch
-
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.frame_movers import FrameChange, move_sample, resize_label_map
 from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
 
 __all__ = ["LZUSegmentorMixin", "resize_label_map"]
 
-
-def resize_label_map(label, shape, pad_shape=None, pad_value=255):
-    """Resize a label map ``(1, h, w)`` (any device) to ``shape = (H, W)`` as mmseg's Resize does.
-
-    Nearest neighbour by ``mmcv.imresize`` (cv2), then padded bottom/right to
-    ``pad_shape`` with ``pad_value``. Returns a tensor on the input's device and dtype.
-    """
-    h, w = (int(s) for s in shape)
-    array = label[0].cpu().numpy()
-    resized = mmcv.imresize(array, (w, h), interpolation="nearest", backend="cv2")
-    out = torch.from_numpy(np.ascontiguousarray(resized)).to(label.device, label.dtype)[None]
-    if pad_shape is not None and tuple(pad_shape) != (h, w):
-        hz, wz = (int(s) for s in pad_shape)
-        out = torch.nn.functional.pad(out, (0, wz - w, 0, hz - h), value=pad_value)
-    return out
+#: metainfo mmseg's heads and ``postprocess_result`` read, set even when the sample lacks it
+SEGMENTOR_META = ("img_shape", "pad_shape", "padding_size")
 
 
 class LZUSegmentorMixin(LZUFeaturesMixin):
@@ -75,14 +62,11 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
                 "so a sliding window is not supported; use test_cfg=dict(mode='whole')"
             )
 
-    @property
-    def seg_pad_value(self):
-        return int(getattr(self.data_preprocessor, "seg_pad_val", 255))
-
     def _to_unzoomed_frame(self, data_samples, with_gt):
         """Record each image's region and flip for the zoom; move metainfo (and labels) once."""
+        self.resolve_pad_divisor()
         h, w = self.output_shape
-        hz, wz = self.lzu.padded((h, w))
+        pad = self.lzu.padded((h, w))
         shapes, flips = [], []
         for sample in data_samples:
             meta = sample.metainfo
@@ -92,18 +76,10 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
             if zoomed:
                 continue
-            if with_gt and "gt_sem_seg" in sample:
-                label = sample.gt_sem_seg.data[..., : shape[0], : shape[1]]
-                del sample.gt_sem_seg.data  # PixelData keeps its shape until its data is gone
-                sample.gt_sem_seg.data = resize_label_map(label, (h, w), (hz, wz),
-                                                          self.seg_pad_value)
-            sample.set_metainfo({
-                INPUT_SHAPE: shape,
-                ZOOMED_FLAG: True,
-                "img_shape": (h, w),
-                "pad_shape": (hz, wz),
-                "padding_size": [0, wz - w, 0, hz - h],
-            })
+            change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), pad,
+                                 seg_pad_value=self.seg_pad_value, owner=type(self).__name__)
+            move_sample(sample, change, with_gt=with_gt, ensure=SEGMENTOR_META)
+            sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True})
         self.record_batch(shapes, flips)
         return data_samples
 
@@ -116,16 +92,20 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
         return [SegDataSample(metainfo=dict(meta)) for _ in range(inputs.shape[0])]
 
     def loss(self, inputs, data_samples):
+        self.check_batch_augments()
+        self.resolve_pad_divisor(inputs)
         self._to_unzoomed_frame(data_samples, with_gt=True)
         return super().loss(inputs, data_samples)
 
     def predict(self, inputs, data_samples=None):
         if data_samples is None:
             data_samples = self._samples_for(inputs)
+        self.resolve_pad_divisor(inputs)
         self._to_unzoomed_frame(data_samples, with_gt=False)
         return super().predict(inputs, data_samples)
 
     def _forward(self, inputs, data_samples=None):
+        self.resolve_pad_divisor(inputs)
         if data_samples is not None:
             self._to_unzoomed_frame(data_samples, with_gt=False)
         return super()._forward(inputs, data_samples)
