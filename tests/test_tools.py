@@ -31,6 +31,18 @@ def test_core_benchmark_reports_every_scale_and_mode(tmp_path):
     assert rows[-1]["cached_grids_mb"] > rows[0]["cached_grids_mb"]
 
 
+def test_core_benchmark_measures_the_adaptive_per_frame_cost(tmp_path):
+    out = tmp_path / "adaptive.json"
+    result = run_tool(["tools/benchmark_zoom.py", "--adaptive", "--repeats", "1", "--threads", "2",
+                       "--json", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads(out.read_text())["adaptive"]
+    assert row["scale"] == 0.5 and row["boxes"] == 20
+    assert row["adaptive_grid_ms"] > 0 and row["resnet50_fpn_ms"] > 0
+    assert row["share"] == row["adaptive_grid_ms"] / row["resnet50_fpn_ms"]
+    assert "share" in result.stdout
+
+
 def test_visualize_zoom_writes_a_png(synthetic_root, tmp_path):
     saliency = tmp_path / "s.pkl"
     made = run_tool(["tools/make_saliency.py", "--infos",

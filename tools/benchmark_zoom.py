@@ -1,6 +1,8 @@
 """Benchmark the LZU core: grid generation, inversion, zoom and unzoom, per scale and mode.
 
     python tools/benchmark_zoom.py [--device cpu|cuda] [--threads N] [--repeats 20]
+    python tools/benchmark_zoom.py --adaptive [--threads 2]
+
 
 For each scale s (output s x 900x1600) and both modes it prints the median time of
 * grid: saliency -> coarse grid -> upsampled sampling grid;
@@ -10,6 +12,13 @@ For each scale s (output s x 900x1600) and both modes it prints the median time 
 * unzoom: grid_sample of all five levels (256 channels);
 and memory: on CUDA the allocator's peak over all of it, everywhere the size of
 the cached grids LZU keeps (sampling grid + five inverse grids).
+
+``--adaptive`` measures instead what an adaptive saliency costs per frame, where
+nothing can be cached: on an Argoverse-HD frame (1920x1200) at 0.5x, the
+saliency from 20 previous-frame boxes, the zoom grid and the inverse grids of
+the five FPN levels, for a batch of one, next to the forward pass of a
+ResNet-50-FPN backbone on the zoomed image (torchvision, random weights); it
+prints the share.
 """
 
 import argparse
@@ -19,6 +28,8 @@ import time
 
 import torch
 
+from lzu.core.adaptive_grid import AdaptiveGrid
+from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
 
@@ -88,6 +99,33 @@ def bench(scale, separable, device, repeats, channels):
     return row
 
 
+def bench_adaptive(device, repeats, scale=0.5, frame=(1200, 1920), n_boxes=20):
+    """Per-frame cost of an adaptive saliency (grid + every inverse) vs a ResNet-50-FPN forward."""
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+
+    g = torch.Generator().manual_seed(0)
+    fh, fw = frame
+    xy = torch.rand(n_boxes, 2, generator=g) * torch.tensor([fw * 0.9, fh * 0.9])
+    boxes = [torch.cat([xy, xy + 10 + torch.rand(n_boxes, 2, generator=g) * 150], dim=1)]
+    prior = paper_like_saliency(device).cpu()
+    out_shape = (round(fh * scale), round(fw * scale))
+    shapes = level_shapes(*out_shape)
+    grids = AdaptiveGrid(out_shape)
+
+    def per_frame():
+        saliency = boxes_to_saliency(boxes, (fw, fh), prior=prior, prior_weight=0.2,
+                                     device=device)
+        up, coarse = grids.zoom_grids(saliency)
+        return up, grids.inverse_grids(coarse, shapes)
+
+    backbone = resnet_fpn_backbone(backbone_name="resnet50", weights=None).to(device).eval()
+    zoomed = torch.randn(1, 3, *[-(-s // 32) * 32 for s in out_shape], device=device)
+    grid_ms = timed(per_frame, device, repeats)
+    forward_ms = timed(lambda: backbone(zoomed), device, max(3, repeats // 4), warmup=1)
+    return {"scale": scale, "frame": frame, "boxes": n_boxes, "adaptive_grid_ms": grid_ms,
+            "resnet50_fpn_ms": forward_ms, "share": grid_ms / forward_ms}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -95,11 +133,24 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--channels", type=int, default=256, help="FPN channels for unzoom")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--adaptive", action="store_true",
+                   help="per-frame cost of an adaptive saliency instead (see the docstring)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device {device} | threads {torch.get_num_threads()} | torch {torch.__version__}")
+    if args.adaptive:
+        with torch.no_grad():
+            r = bench_adaptive(device, args.repeats)
+        print(f"adaptive saliency + grid + 5 inverse grids: {r['adaptive_grid_ms']:.2f} ms per "
+              f"frame ({r['boxes']} boxes, {r['frame'][1]}x{r['frame'][0]} at {r['scale']}x); "
+              f"ResNet-50-FPN forward: {r['resnet50_fpn_ms']:.1f} ms; share {100 * r['share']:.2f} %")
+        if args.json:
+            from lzu.infra.atomic_io import atomic_write_json
+
+            atomic_write_json(args.json, {"device": str(device), "adaptive": r})
+        return [r]
     head = (f"{'scale':>5} {'mode':>13} {'grid ms':>8} {'invert5':>8} {'zoom ms':>8} "
             f"{'unzoom5':>8} {'grids MB':>8} {'peak MB':>8}")
     print(head + "\n" + "-" * len(head))

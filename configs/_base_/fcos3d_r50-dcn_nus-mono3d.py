@@ -21,7 +21,20 @@ model = dict(
 # images only, none resampled (see lzu/openmmlab/dataset.py)
 train_dataloader = dict(
     batch_size=8, num_workers=4, dataset=dict(type='PaperEpochNuScenesDataset', min_size=32))
-optim_wrapper = dict(optimizer=dict(lr=0.001))
+optim_wrapper = dict(
+    optimizer=dict(lr=0.001),
+    # The paper's optimizer is mmcv 1.x's DefaultOptimizerConstructor, whose
+    # norm_decay_mult defaults to 1 and is applied before the bias rule: the head's
+    # GroupNorm biases keep weight decay x1 (and lr x1). mmengine leaves it unset, so
+    # without this key they would fall through to the bias rule (decay x0).
+    paramwise_cfg=dict(bias_lr_mult=2., bias_decay_mult=0., norm_decay_mult=1.))
+# The paper's linear warm-up reaches the base lr at iteration 500:
+# lr_i = lr (1/3 + 2/3 i / 500). mmengine's LinearLR reaches end_factor at end - 1,
+# so end=501 gives the same factors (end=500 would run ahead by up to 0.13 %).
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0, end=501),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
+]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # validate and checkpoint every epoch

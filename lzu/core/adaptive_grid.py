@@ -1,0 +1,76 @@
+"""``AdaptiveGrid``: zoom and inverse grids for a batch of per-image saliencies. Plain PyTorch.
+
+``FixedGrid`` computes one grid per input shape and caches it; with an adaptive
+saliency (one map per image, e.g. from the previous frame's detections,
+``lzu.core.box_saliency``) every image has its own warp, so nothing can be cached.
+Everything here is batched over images: the attraction passes, the bilinear
+upsampling and the inverse of every feature level run once for the whole batch,
+with no Python loop over images.
+
+Usage::
+
+    grids = AdaptiveGrid(output_shape=(600, 960))
+    saliency = boxes_to_saliency(prev_boxes, (1920, 1200), prior=dataset_kde, prior_weight=0.2)
+    up, coarse = grids.zoom_grids(saliency)               # (B, H, W, 2), (B, gh, gw, 2)
+    zoomed = zoom(images, up)                             # lzu.core.zoom
+    inverses = grids.inverse_grids(coarse, [f.shape[-2:] for f in feats])
+    feats = [unzoom(f, inv) for f, inv in zip(feats, inverses)]
+
+Conventions as in ``lzu.core.zoom``: grids ``(B, H, W, 2)``, xy order, ``[-1, 1]``,
+``align_corners=True``; shapes ``(H, W)``; saliency ``(B, 1, gh, gw)``.
+"""
+
+import torch
+
+from lzu.core.unzoom import BORDERS, invert_grid
+from lzu.core.zoom import saliency_to_grid, upsample_grid
+
+__all__ = ["AdaptiveGrid"]
+
+
+class AdaptiveGrid:
+    """Per-image zoom grids (see the module docstring).
+
+    Args:
+        output_shape: ``(H, W)`` of the zoomed images.
+        separable: separable sampler (paper: True).
+        attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10), > 0.
+        anti_crop: reflect padding (paper: True).
+        border: unzoom border, ``"exact"`` or ``"paper"`` (``lzu.core.unzoom``).
+    """
+
+    def __init__(self, output_shape, separable=True, attraction_fwhm=10.0, anti_crop=True,
+                 border="exact"):
+        shape = tuple(int(s) for s in output_shape)
+        if len(shape) != 2 or min(shape) < 2:
+            raise ValueError(f"output_shape must be (H, W) with H, W >= 2, got {output_shape!r}")
+        if not float(attraction_fwhm) > 0:
+            raise ValueError(f"attraction_fwhm must be > 0, got {attraction_fwhm!r}")
+        if border not in BORDERS:
+            raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+        self.output_shape = shape
+        self.separable = bool(separable)
+        self.attraction_fwhm = float(attraction_fwhm)
+        self.anti_crop = bool(anti_crop)
+        self.border = border
+
+    def zoom_grids(self, saliency):
+        """``(upsampled (B, H, W, 2), coarse (B, gh, gw, 2))`` for ``saliency`` ``(B, 1, gh, gw)``.
+
+        Device and dtype follow ``saliency``. A map that is not finite and
+        non-negative with a positive total per image raises ``ValueError``.
+        """
+        if saliency.dim() != 4 or saliency.shape[1] != 1:
+            raise ValueError(f"saliency must have shape (B, 1, gh, gw), got {tuple(saliency.shape)}")
+        if not torch.isfinite(saliency).all() or (saliency < 0).any():
+            raise ValueError("saliency must be finite and non-negative")
+        if not (saliency.sum(dim=(1, 2, 3)) > 0).all():
+            raise ValueError("every image's saliency must have a positive total")
+        coarse = saliency_to_grid(saliency, attraction_fwhm=self.attraction_fwhm,
+                                  separable=self.separable, anti_crop=self.anti_crop)
+        return upsample_grid(coarse, self.output_shape), coarse
+
+    def inverse_grids(self, coarse, level_shapes):
+        """One ``(B, h, w, 2)`` inverse grid per level shape ``(h, w)``, batched over images."""
+        return [invert_grid(coarse, tuple(int(s) for s in shape), self.separable, self.border)
+                for shape in level_shapes]
