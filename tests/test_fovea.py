@@ -50,8 +50,9 @@ def test_uniform_saliency_fovea_equals_the_detector_on_the_resized_image(family)
     assert out.metainfo["img_shape"] == (192, 320) and not out.metainfo["lzu_zoomed"]
 
 
+@pytest.mark.usefixtures("nms_any_dtype")
 @pytest.mark.parametrize("family", FAMILIES)
-def test_uniform_saliency_fovea_loss_equals_the_detector_on_the_resized_image(family, nms_any_dtype):
+def test_uniform_saliency_fovea_loss_equals_the_detector_on_the_resized_image(family):
     """Float64 (float32 rounding in train-mode batch norm alone moves a loss by 3e-4)."""
     plain, fovea = build_pair(family)
     plain.double().train()
