@@ -8,6 +8,9 @@ config keys and checkpoint keys are unchanged: the grid generator has no
 persistent state), and ``LZUSMOKEMono3D``. Every one is configured like its
 detector plus ``grid_generator=dict(type='FixedGrid', ...)``; see
 ``lzu.openmmlab.lzu_detector``.
+
+FOVEA's box unwarping (the paper's 2-D baseline, mmdet's registry): ``FoveaFCOS``,
+``FoveaRetinaNet``, ``FoveaFasterRCNN``; see ``lzu.openmmlab.fovea_detector``.
 """
 
 from mmdet.models.detectors import FCOS, YOLOX, CenterNet, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
@@ -15,9 +18,10 @@ from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet3d.models.detectors import FCOSMono3D, SMOKEMono3D
 from mmdet3d.registry import MODELS
 
+from lzu.openmmlab.fovea_detector import FoveaDetectorMixin
 from lzu.openmmlab.lzu_detector import LZUDetectorMixin, ZoomShapeError, scale_metainfo
 
-__all__ = ["LZUFCOS", "LZUCenterNet", "LZUFCOSMono3D", "LZUFasterRCNN", "LZUMaskRCNN",
+__all__ = ["FoveaFCOS", "FoveaFasterRCNN", "FoveaRetinaNet", "LZUFCOS", "LZUCenterNet", "LZUFCOSMono3D", "LZUFasterRCNN", "LZUMaskRCNN",
            "LZURTMDet", "LZURetinaNet", "LZUSMOKEMono3D", "LZUYOLOX", "ZoomShapeError",
            "scale_metainfo"]
 
@@ -65,3 +69,18 @@ class LZURTMDet(LZUDetectorMixin, RTMDet):
 @MMDET_MODELS.register_module()
 class LZUYOLOX(LZUDetectorMixin, YOLOX):
     """YOLOX with zoom / unzoom (its scale-changing batch augment is refused)."""
+
+
+@MMDET_MODELS.register_module()
+class FoveaFCOS(FoveaDetectorMixin, FCOS):
+    """FCOS with FOVEA's zoom and box unwarping (the paper's 2-D baseline)."""
+
+
+@MMDET_MODELS.register_module()
+class FoveaRetinaNet(FoveaDetectorMixin, RetinaNet):
+    """RetinaNet with FOVEA's zoom and box unwarping."""
+
+
+@MMDET_MODELS.register_module()
+class FoveaFasterRCNN(FoveaDetectorMixin, FasterRCNN):
+    """Faster R-CNN with FOVEA's zoom and box unwarping."""

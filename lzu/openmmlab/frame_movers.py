@@ -76,6 +76,7 @@ __all__ = [
     "PIXEL_MOVERS",
     "FrameChange",
     "UnmovableGeometryError",
+    "geometry_plan",
     "move_sample",
     "register_geometry_free",
     "register_instance_mover",
@@ -432,6 +433,17 @@ def _plan(sample, with_gt, change):
             _refuse(name, change, f"({type(value).__name__}) may hold image geometry and has "
                     "no mover")
     return meta_plan, data_plan
+
+
+def geometry_plan(sample, change, with_gt=True):
+    """What of ``sample`` holds image geometry: ``(metainfo keys, data fields)``.
+
+    Data fields are ``(name, attribute)`` pairs for ``InstanceData`` fields and
+    ``(name, None)`` for ``PixelData``. Refuses the first field nothing knows
+    (``UnmovableGeometryError``). For a mixin whose frame change is not a scale
+    (box unwarping) and that moves only what it can follow.
+    """
+    return _plan(sample, with_gt, change)
 
 
 def move_sample(sample, change, with_gt=True, ensure=()):

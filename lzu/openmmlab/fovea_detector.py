@@ -1,0 +1,167 @@
+"""FOVEA's box unwarping on any mmdet detector: zoom the image, detect there, unwarp the boxes.
+
+FOVEA (Thavamani et al., ICCV 2021) is the baseline LZU is compared with on
+Argoverse-HD: the same saliency zoom, but the detector runs entirely in the
+zoomed frame and only its *boxes* are mapped back ("unwarped"); LZU instead
+unzooms the *features*, so its head works in a uniformly downsampled frame.
+``FoveaDetectorMixin`` goes first in the bases of a detector class; a new one is
+three lines::
+
+    @MODELS.register_module()
+    class FoveaYOLOX(FoveaDetectorMixin, YOLOX):
+        \"\"\"YOLOX with FOVEA's zoom and box unwarping.\"\"\"
+
+Config keys (besides the detector's own): ``grid_generator``, ``follow_flips``,
+``pad_size_divisor`` as for LZU (``lzu.openmmlab.lzu_features``), and
+``unwarp_samples``: points per box edge for a non-separable grid.
+
+What happens to a batch (``lzu.core.box_warp`` has the geometry):
+
+* each image's own region is zoomed to ``output_shape`` with its (flipped) saliency,
+  padded, and the backbone, neck and head run on the zoomed batch unchanged;
+* training: GT boxes (``gt_instances`` and ``ignored_instances``) are warped into
+  the zoomed frame, each as the box of its warped edges (for the paper's separable
+  grid the warped corners, exact); metainfo ``img_shape``, ``pad_shape`` and
+  ``batch_input_shape`` describe the zoomed batch;
+* inference: the head predicts boxes in the zoomed frame (``rescale=False``), each is
+  unwarped into the input image through the same map and then, with ``rescale``,
+  divided by ``scale_factor`` as mmdet's heads do, so boxes come back in the
+  original image; the metainfo shapes are restored to the input frame.
+
+Geometry a non-uniform warp cannot move as a scale -- instance masks, label maps,
+keypoints, camera matrices, crop borders -- is refused at the first batch, naming
+the field (``UnmovableGeometryError``): FOVEA is defined on boxes.
+"""
+
+from lzu.core.box_warp import unwarp_boxes, warp_boxes
+from lzu.openmmlab.frame_movers import (
+    FrameChange,
+    UnmovableGeometryError,
+    geometry_plan,
+    register_geometry_free,
+)
+from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
+
+__all__ = ["FoveaDetectorMixin"]
+
+#: metainfo keys the warp sets (shapes) or leaves as they are (``scale_factor``: input
+#: image -> original image, used after unwarping)
+_WARP_META = ("img_shape", "pad_shape", "batch_input_shape", "scale_factor")
+#: instance fields the warp moves
+_WARP_INSTANCE = {("gt_instances", "bboxes"), ("ignored_instances", "bboxes")}
+#: metainfo key holding the input frame's shapes while a sample is in the zoomed frame
+INPUT_META = "fovea_input_meta"
+register_geometry_free(meta=(INPUT_META,))
+
+
+class FoveaDetectorMixin(LZUFeaturesMixin):
+    """Zoom, detect in the zoomed frame, unwarp the boxes; see the module docstring."""
+
+    zoom_regions = ("image",)
+
+    def __init__(self, *args, unwarp_samples=9, **kwargs):
+        super().__init__(*args, **kwargs)
+        if int(unwarp_samples) < 2:
+            raise UnmovableGeometryError(f"model.unwarp_samples must be >= 2, got {unwarp_samples!r}")
+        self.unwarp_samples = int(unwarp_samples)
+
+    def extract_feat(self, batch_inputs):
+        """Features of the zoomed batch, in the zoomed frame (no unzoom)."""
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        zoomed, _ = self.zoom_inputs(imgs)
+        feats = self.backbone(zoomed)
+        return self.neck(feats) if self.with_neck else feats
+
+    def _coarse(self, flip, imgs):
+        """The coarse zoom grid ``(1, gh, gw, 2)`` of an image flipped by ``flip``."""
+        if not self.lzu.follow_flips:
+            flip = None
+        return self.grid_generator.grids(imgs.device, imgs.dtype, flip)[1]
+
+    def _to_zoomed_frame(self, samples, with_gt, imgs):
+        """Record regions and flips for the zoom; move metainfo (and GT boxes) into the
+        zoomed frame. Returns each sample's ``(coarse grid, (h, w) input region, the
+        input frame's metainfo shapes)``."""
+        owner = type(self).__name__
+        h, w = self.output_shape
+        pad = self.lzu.padded((h, w))
+        shapes, flips, frames = [], [], []
+        for sample in samples:
+            meta = sample.metainfo
+            zoomed = meta.get(ZOOMED_FLAG, False)
+            shape = tuple(int(s) for s in (meta[INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
+            flip = meta.get("flip_direction") if meta.get("flip", False) else None
+            coarse = self._coarse(flip, imgs)
+            shapes.append(shape)
+            flips.append(flip)
+            frames.append((coarse, shape, meta.get(INPUT_META, {
+                key: meta[key] for key in ("img_shape", "pad_shape", "batch_input_shape")
+                if key in meta})))
+            if zoomed:
+                continue
+            change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), pad, owner=owner)
+            meta_keys, fields = geometry_plan(sample, change, with_gt=with_gt)
+            for key in meta_keys:
+                if key not in _WARP_META:
+                    raise UnmovableGeometryError(
+                        f"{owner}: data sample metainfo key '{key}' holds image geometry that "
+                        "FOVEA's non-uniform warp cannot move (it unwarps boxes only); use an LZU "
+                        "model for it")
+            for name, field in fields:
+                if (name, field) not in _WARP_INSTANCE:
+                    label = f"{name}.{field}" if field else name
+                    raise UnmovableGeometryError(
+                        f"{owner}: data sample field '{label}' holds image geometry that FOVEA's "
+                        "non-uniform warp cannot move (it warps boxes only); use an LZU model "
+                        "for it")
+            for name, field in fields:
+                holder = sample.get(name)
+                setattr(holder, field, self._warp(holder.get(field), coarse, shape))
+            sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True, INPUT_META: frames[-1][2],
+                                 "img_shape": (h, w), "pad_shape": pad, "batch_input_shape": pad})
+        self.record_batch(shapes, flips)
+        return frames
+
+    def _warp(self, boxes, coarse, shape):
+        """Input-frame boxes (tensor or mmdet box type) -> zoomed frame, same type."""
+        h, w = self.output_shape
+        tensor = boxes.tensor if hasattr(boxes, "tensor") else boxes
+        if tensor.dim() != 2 or tensor.shape[-1] != 4:
+            raise UnmovableGeometryError(
+                f"{type(self).__name__}: boxes of shape {tuple(tensor.shape)} are not (N, 4) "
+                "x1y1x2y2; FOVEA warps axis-aligned boxes only")
+        moved = warp_boxes(tensor, coarse.to(tensor.device), (shape[1], shape[0]), (w, h),
+                           separable=self.grid_generator.separable, samples=self.unwarp_samples)
+        return type(boxes)(moved) if hasattr(boxes, "tensor") else moved
+
+    def loss(self, batch_inputs, batch_data_samples):
+        self.check_batch_augments()
+        self.resolve_pad_divisor(batch_inputs)
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        self._to_zoomed_frame(batch_data_samples, with_gt=True, imgs=imgs)
+        return super().loss(batch_inputs, batch_data_samples)
+
+    def predict(self, batch_inputs, batch_data_samples, rescale=True):
+        self.resolve_pad_divisor(batch_inputs)
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        frames = self._to_zoomed_frame(batch_data_samples, with_gt=False, imgs=imgs)
+        results = super().predict(batch_inputs, batch_data_samples, rescale=False)
+        h, w = self.output_shape
+        for sample, (coarse, shape, input_meta) in zip(results, frames, strict=True):
+            pred = sample.pred_instances
+            boxes = unwarp_boxes(pred.bboxes, coarse.to(pred.bboxes.device), (w, h),
+                                 (shape[1], shape[0]), separable=self.grid_generator.separable,
+                                 samples=self.unwarp_samples)
+            if rescale:
+                sx, sy = sample.metainfo.get("scale_factor", (1.0, 1.0))
+                boxes = boxes / boxes.new_tensor([sx, sy, sx, sy])
+            pred.bboxes = boxes
+            sample.set_metainfo({**input_meta, ZOOMED_FLAG: False})
+        return results
+
+    def _forward(self, batch_inputs, batch_data_samples=None):
+        self.resolve_pad_divisor(batch_inputs)
+        if batch_data_samples is not None:
+            imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+            self._to_zoomed_frame(batch_data_samples, with_gt=False, imgs=imgs)
+        return super()._forward(batch_inputs, batch_data_samples)
