@@ -11,7 +11,12 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -156,3 +161,92 @@ def test_pack_list_takes_the_pins_and_refuses_unpinned_names(tmp_path):
     bad.write_text("mmdet\nno-such-package-pin\n")
     with pytest.raises(gpu_pack.PackError, match="'no-such-package-pin' has no pin"):
         gpu_pack.read_pack_list(str(bad), pins)
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", osp.join(ROOT, "tools", "gpu_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_build(steps, pause):
+    """A command printing ninja's progress, ``steps`` lines ``pause`` seconds apart."""
+    code = (f"import time\nfor i in range(1, {steps} + 1):\n"
+            f"    print(f'[{{i}}/{steps}] nvcc unit{{i}}.cu', flush=True)\n    time.sleep({pause})\n")
+    return [sys.executable, "-c", code]
+
+
+def test_the_time_guard_stops_a_build_that_would_overrun_and_passes_one_that_fits(tmp_path):
+    gc = _gpu_check()
+    log = str(tmp_path / "build.log")
+    fits = gc.Report(str(tmp_path / "a"), budget_s=gc.REPORT_RESERVE_S + 60)
+    status, detail = gc.guarded_run(_fake_build(5, 0.01), None, log, fits, poll_s=0.05)
+    assert (status, "5/5 steps") == ("passed", detail[detail.index("(") + 1:-1])
+
+    # the budget ends (only the report's reserve left) while it runs: stopped, progress named
+    short = gc.Report(str(tmp_path / "b"), budget_s=gc.REPORT_RESERVE_S + 1.5)
+    status, detail = gc.guarded_run(_fake_build(400, 0.05), None, log, short, poll_s=0.05)
+    assert status == "timeout" and "the budget ran out" in detail
+    done, total = (int(v) for v in re.search(r"at (\d+)/(\d+) steps", detail).groups())
+    assert total == 400 and 0 < done < 400
+
+    # --stop-if-overrun: stopped as soon as its pace shows it cannot finish, budget left over
+    early = gc.Report(str(tmp_path / "c"), budget_s=gc.REPORT_RESERVE_S + 5)
+    status, detail = gc.guarded_run(_fake_build(100, 0.1), None, log, early, stop_if_overrun=True,
+                                    poll_s=0.05)
+    assert status == "timeout" and "it would overrun" in detail and early.left() > gc.REPORT_RESERVE_S
+
+    status, detail = gc.guarded_run([sys.executable, "-c", "print('[1/2] x'); raise SystemExit(3)"],
+                                    None, log, fits, poll_s=0.05)
+    assert status == "failed" and "exited 3" in detail and "[1/2] x" in detail
+
+
+def test_benchmark_rows_join_this_run_with_the_papers_numbers(tmp_path):
+    gc = _gpu_check()
+    rows = []
+    for scale in (0.25, 0.5, 0.75, 1.0):
+        for family, ms in (("uniform", 40.0 * scale), ("lzu", 41.0 * scale)):
+            rows.append({"family": family, "scale": scale, "latency_ms": ms, "latency_p90_ms": ms + 1,
+                         "zoom_ms": 0.5 if family == "lzu" else 0.0})
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps({"rows": rows}))
+    paper = json.loads(open(osp.join(ROOT, "docs", "paper_results.json")).read())
+    got = gc.benchmark_rows(str(path))
+    assert [r["scale"] for r in got] == paper["scales"]
+    for r, pu, pz in zip(got, paper["uniform"], paper["lzu"], strict=True):
+        assert r["ratio"] == pytest.approx(41.0 / 40.0) and r["zoom_ms"] == 0.5
+        assert (r["paper_uniform_ms"], r["paper_lzu_ms"]) == (pu[0], pz[0])
+        assert r["paper_ratio"] == pytest.approx(pz[0] / pu[0])
+
+
+def test_junit_outcomes_name_each_test(tmp_path):
+    gc = _gpu_check()
+    xml = tmp_path / "r.xml"
+    xml.write_text('<testsuites><testsuite><testcase classname="tests.test_cuda" name="test_a"/>'
+                   '<testcase classname="tests.test_cuda" name="test_b"><failure message="x"/></testcase>'
+                   '<testcase classname="tests.test_cuda" name="test_c"><skipped/></testcase>'
+                   '</testsuite></testsuites>')
+    assert gc.junit_outcomes(str(xml)) == {"test_cuda::test_a": "passed", "test_cuda::test_b": "failed",
+                                           "test_cuda::test_c": "skipped"}
+
+
+def test_a_terminated_check_leaves_its_report(tmp_path):
+    """The caller's timeout (SIGTERM) mid-stage: the report says so and keeps the steps done."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "tools/gpu_check.py", "--out", str(out), "--scratch",
+                             str(tmp_path / "s"), "--stages", "1", "--cpu-latency", "--iters", "1000"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:  # wait for stage 1's first step
+        if (out / "gpu_check.json").is_file() and "grids" in (out / "gpu_check.json").read_text():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 124, text[-2000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert report["interrupted"].startswith("SIGTERM")
+    assert report["stages"]["1"]["status"] == "interrupted"
+    assert [s["step"] for s in report["stages"]["1"]["steps"]] == ["grids"]
+    assert "**interrupted**: SIGTERM" in (out / "gpu_check.md").read_text()

@@ -125,7 +125,8 @@ class Report:
             f.write(markdown(self.data))
 
     def failed(self):
-        return any(s["status"] in ("failed", "timeout") for s in self.data["stages"].values())
+        return any(s["status"] in ("failed", "timeout", "interrupted")
+                   for s in self.data["stages"].values())
 
 
 def _run(cmd, **kw):
@@ -187,6 +188,8 @@ def markdown(data):
         f"cudnn.benchmark {e['cudnn_benchmark']}",
         "", "| stage | status | wall s | steps |", "|---|---|---|---|",
     ]
+    if data.get("interrupted"):
+        lines.insert(5, f"- **interrupted**: {data['interrupted']}")
     for key, st in data["stages"].items():
         steps = "; ".join(f"{s['step']}: {s['status']}" for s in st["steps"]) or "–"
         lines.append(f"| {key} {st['name']} | **{st['status']}** | {_fmt(st.get('wall_s'), '{:.1f}')} "
@@ -493,47 +496,81 @@ def extract_sdist(manifest, pack, scratch):
 NINJA_PROGRESS = re.compile(r"\[(\d+)/(\d+)\]")
 
 
-def compile_mmcv(report, src, env, log_path, stop_if_overrun):
-    """``python setup.py build_ext --inplace`` under the time guard; returns (status, detail)."""
-    cmd = ["sh", "-c", '. "$1" && mmcv_cuda_env "$2" && cd "$3" && exec "$2" setup.py build_ext --inplace',
-           "sh", BUILD_SH, sys.executable, src]
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT (e.g. the caller's timeout): stop, end the children, write the report."""
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _end(proc):
+    """End ``proc``'s whole process group (it was started in a session of its own)."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _progress(log_path):
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        f.seek(max(0, osp.getsize(log_path) - 4096))
+        hits = NINJA_PROGRESS.findall(f.read())
+    return tuple(int(v) for v in hits[-1]) if hits else (0, 0)
+
+
+def guarded_run(cmd, env, log_path, report, stop_if_overrun=False, poll_s=2.0):
+    """Run a build printing ninja's ``[k/N]`` progress under the time guard.
+
+    It is stopped when only ``REPORT_RESERVE_S`` of the budget is left, or, with
+    ``stop_if_overrun``, once a tenth of its steps (at least 8) show that it cannot finish in
+    time. Returns ``(status, detail)``: passed, failed (with the log's tail) or timeout.
+    """
     started = time.monotonic()
-    done = total = 0
+    why = None
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        why = None
-        while proc.poll() is None:
-            time.sleep(2)
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(max(0, osp.getsize(log_path) - 4096))
-                hits = NINJA_PROGRESS.findall(f.read())
-            if hits:
-                done, total = (int(v) for v in hits[-1])
-            elapsed = time.monotonic() - started
-            if report.left() < REPORT_RESERVE_S:
-                why = "the budget ran out"
-            elif stop_if_overrun and total and done >= max(8, total // 10):
-                projected = elapsed * total / done
-                if projected - elapsed > report.left() - REPORT_RESERVE_S:
-                    why = f"it would overrun (projected {projected:.0f} s in all)"
-            if why:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                break
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        try:
+            while proc.poll() is None:
+                time.sleep(poll_s)
+                done, total = _progress(log_path)
+                elapsed = time.monotonic() - started
+                if report.left() < REPORT_RESERVE_S:
+                    why = "the budget ran out"
+                elif stop_if_overrun and total and done >= max(8, total // 10):
+                    projected = elapsed * total / done
+                    if projected - elapsed > report.left() - REPORT_RESERVE_S:
+                        why = f"it would overrun (projected {projected:.0f} s in all)"
+                if why:
+                    break
+        finally:
+            _end(proc)
     elapsed = time.monotonic() - started
-    progress = f"{done}/{total} compile steps" if total else "no ninja progress seen"
+    done, total = _progress(log_path)
+    progress = f"{done}/{total} steps" if total else "no ninja progress seen"
     if why:
-        return "timeout", (f"compile stopped after {elapsed:.0f} s, {progress}: {why}; the objects "
-                           "stay in the scratch folder: a second call on this machine resumes")
+        return "timeout", f"stopped after {elapsed:.0f} s at {progress}: {why}"
     if proc.returncode != 0:
         with open(log_path, encoding="utf-8", errors="replace") as f:
             tail = f.read()[-1500:]
-        return "failed", f"build_ext exited {proc.returncode} after {elapsed:.0f} s ({progress}); log tail:\n{tail}"
-    return "passed", f"compiled in {elapsed:.0f} s ({progress})"
+        return "failed", f"exited {proc.returncode} after {elapsed:.0f} s ({progress}); log tail:\n{tail}"
+    return "passed", f"done in {elapsed:.0f} s ({progress})"
+
+
+def compile_mmcv(report, src, env, log_path, stop_if_overrun):
+    """``python setup.py build_ext --inplace`` in ``src`` under the time guard."""
+    cmd = ["sh", "-c", '. "$1" && mmcv_cuda_env "$2" && cd "$3" && exec "$2" setup.py build_ext --inplace',
+           "sh", BUILD_SH, sys.executable, src]
+    status, detail = guarded_run(cmd, env, log_path, report, stop_if_overrun)
+    if status == "timeout":
+        detail += ("; the compiled objects stay in the scratch folder: a second call on this "
+                   "machine (--stages 2,3) resumes the compile")
+    return status, f"build_ext {detail}"
 
 
 PROBE = r"""
@@ -626,6 +663,8 @@ def stage2(report, args):
     arch = os.environ.get("TORCH_CUDA_ARCH_LIST") or "{}.{}".format(*torch.cuda.get_device_capability(0))
     jobs = os.environ.get("MAX_JOBS") or str(os.cpu_count())
     env.update(TORCH_CUDA_ARCH_LIST=arch, MAX_JOBS=jobs, MMCV_WITH_OPS="1")
+    # torch builds with ninja (parallel, resumable) when it is on PATH: the interpreter's own
+    env["PATH"] = os.pathsep.join([osp.dirname(sys.executable), env.get("PATH", "")])
     if report.left() < REPORT_RESERVE_S + 60:
         report.step("2", "compile", "timeout", f"only {report.left():.0f} s of the budget left")
         report.finish_stage("2", started)
@@ -668,9 +707,9 @@ def run_logged(cmd, env, log_path, timeout):
         try:
             code = proc.wait(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             code = None
+        finally:
+            _end(proc)
     return code, time.monotonic() - started
 
 
@@ -796,13 +835,22 @@ def main(argv=None):
         if key not in args.stages:
             report.stage(key)["status"] = "not selected (--stages)"
     report.write()
-    if "1" in args.stages:
-        stage1(report, args)
-    env = stage2(report, args) if "2" in args.stages else None
-    if "3" in args.stages:
-        if "2" not in args.stages:
-            env = None
-        stage3(report, args, env)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        if "1" in args.stages:
+            stage1(report, args)
+        env = stage2(report, args) if "2" in args.stages else None
+        if "3" in args.stages:
+            stage3(report, args, env)
+    except Interrupted as why:
+        report.data["interrupted"] = f"{why} after {time.monotonic() - report.t0:.0f} s"
+        for stage in report.data["stages"].values():
+            if stage["status"] == "not run":
+                stage["status"] = "interrupted"
+        report.write()
+        print(f"[gpu-check] interrupted ({why}); the report holds the steps done", flush=True)
+        return 124
     report.write()
     with open(osp.join(args.out, "gpu_check.md"), encoding="utf-8") as f:
         print(f.read())
