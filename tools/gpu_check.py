@@ -136,6 +136,15 @@ def _run(cmd, **kw):
         return None
 
 
+def find_nvcc():
+    """nvcc on PATH, else the CUDA toolkit's usual place (put on PATH for the build)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None and osp.isfile("/usr/local/cuda/bin/nvcc"):
+        os.environ["PATH"] = os.pathsep.join(["/usr/local/cuda/bin", os.environ.get("PATH", "")])
+        nvcc = shutil.which("nvcc")
+    return nvcc
+
+
 def environment():
     env = {
         "python": platform.python_version(), "torch": torch.__version__,
@@ -146,7 +155,7 @@ def environment():
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "nvcc": None, "device": "cpu (no CUDA device)", "capability": None, "driver": None,
     }
-    nvcc = _run(["nvcc", "--version"]) if shutil.which("nvcc") else None
+    nvcc = _run(["nvcc", "--version"]) if find_nvcc() else None
     if nvcc:
         m = re.search(r"release ([0-9.]+)", nvcc)
         env["nvcc"] = m.group(1) if m else nvcc.splitlines()[-1]
