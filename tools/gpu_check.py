@@ -845,11 +845,19 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        if "1" in args.stages:
-            stage1(report, args)
-        env = stage2(report, args) if "2" in args.stages else None
-        if "3" in args.stages:
-            stage3(report, args, env)
+        env = None
+        for key, run in (("1", stage1), ("2", stage2), ("3", stage3)):
+            if key not in args.stages:
+                continue
+            started = time.monotonic()
+            try:
+                result = run(report, args, env) if key == "3" else run(report, args)
+            except Exception as err:  # noqa: BLE001  (one stage's error never hides the others')
+                report.step(key, "error", "failed", f"{type(err).__name__}: {err}")
+                report.finish_stage(key, started)
+                result = None
+            if key == "2":
+                env = result
     except Interrupted as why:
         report.data["interrupted"] = f"{why} after {time.monotonic() - report.t0:.0f} s"
         for stage in report.data["stages"].values():
