@@ -59,6 +59,12 @@ commands:
   demo                 synthetic nuScenes-format demo: baseline vs LZU, scored by the devkit
   demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
+  gpu-pack [ARGS]      pack the stack for a bare Python 3.12 GPU machine into gpu_pack/
+                       (wheels + patched mmcv sdist; needs network; prints its size)
+  gpu-check [--out DIR] [ARGS]
+                       the GPU check in three reporting stages (core on CUDA vs CPU and
+                       latency; mmcv's CUDA build from gpu_pack/; tests/test_cuda.py and the
+                       paper benchmark); without a GPU a dry run (default out: work_dirs/gpu_check)
   <experiment>         evaluate ckpt/<experiment>.pth if present, train, then evaluate
                        (the paper's eight, or det2d/<name>, seg/<name>, pgd/<name>)
   --help               this message
@@ -123,13 +129,19 @@ case "$cmd" in
         fi
         exec "$PY" tools/demo.py --work-dir "$WORK_DIR/demo" "$@"
         ;;
+    gpu-pack | gpu-check)
+        # no ensure_env: the GPU machine runs these with its own python3 (no .venv there)
+        if [ -z "${LZU_PYTHON:-}" ] && [ ! -x "$PY" ]; then PY=python3; fi
+        if [ "$cmd" = gpu-pack ]; then exec "$PY" tools/gpu_pack.py "$@"; fi
+        exec "$PY" tools/gpu_check.py --out "$WORK_DIR/gpu_check" "$@"
+        ;;
     *)
         if is_experiment "$cmd"; then
             ensure_env
             run_experiment "$cmd" "$@"
         fi
         echo "run.sh: unknown command or experiment '$cmd'" >&2
-        echo "valid commands: test test-all demo --help" >&2
+        echo "valid commands: test test-all demo gpu-pack gpu-check --help" >&2
         echo "valid experiments: $(experiments | tr '\n' ' ')" >&2
         exit 2
         ;;

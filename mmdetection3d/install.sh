@@ -36,13 +36,9 @@ pin() {
     printf '%s' "$v"
 }
 
-patch_mmcv() {
-    # patch_mmcv SRC CUDA_OPS: the minimal source patches mmcv 2.1.0 needs on this stack
-    local src=$1
-    # torch >= 2.6 headers need C++20; mmcv 2.1.0 hard-codes C++17.
-    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
-    grep -q -- '-std=c++20' "$src/setup.py" || die "could not patch the C++ standard in $src/setup.py"
-}
+# patch_mmcv SRC and mmcv_cuda_env PY: the mmcv source patches and the CUDA build's
+# environment, shared with tools/gpu_pack.py and tools/gpu_check.py
+. "$HERE/mmcv_build.sh"
 
 # ---------------------------------------------------------------- interpreter
 if [ -n "${LZU_PYTHON:-}" ]; then
@@ -72,7 +68,7 @@ PIP=pip_
 # ----------------------------------------------------------- ready? (stamp)
 # The key is what gets installed (pins, installer, package metadata, the CUDA choice), not
 # where this clone is: several clones can share one environment (see README.md).
-STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$ROOT/setup.py"; echo "${LZU_CUDA_OPS:-auto} ${TORCH_CUDA_ARCH_LIST:-}") \
+STAMP_KEY=$( (cat "$CONSTRAINTS" "$0" "$HERE/mmcv_build.sh" "$ROOT/setup.py"; echo "${LZU_CUDA_OPS:-auto} ${TORCH_CUDA_ARCH_LIST:-}") \
     | sha1sum | cut -c1-16)
 PREFIX=$("$PY" -c 'import sys; print(sys.prefix)')
 STAMP="$PREFIX/.lzu-stack-$STAMP_KEY"
@@ -129,21 +125,9 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     $PIP download -q --no-deps --no-binary mmcv "mmcv==$MMCV" -d "$BUILD"
     tar -xzf "$BUILD"/mmcv-"$MMCV".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV"
-    patch_mmcv "$SRC" "$CUDA_OPS"
+    patch_mmcv "$SRC" || die "could not patch mmcv's sources in $SRC"
     if [ "$CUDA_OPS" = 1 ]; then
-        export FORCE_CUDA=1
-        # nvcc may be a wrapper script (torch would then take CUDA_HOME=/usr/local and miss
-        # the toolkit's headers): ask nvcc where its toolkit is
-        if [ -z "${CUDA_HOME:-}" ]; then
-            CUDA_HOME=$(nvcc --dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)
-            [ -n "$CUDA_HOME" ] && CUDA_HOME=$(cd "$CUDA_HOME" && pwd -P) && export CUDA_HOME
-            step "CUDA toolkit: ${CUDA_HOME:-not found by nvcc --dryrun}"
-        fi
-        # torch's CUDA headers include cuSPARSE/cuBLAS/... headers that pip's nvidia-* wheels
-        # ship next to torch and a minimal CUDA toolkit lacks: add them after the toolkit's
-        NV_INCLUDE=$("$PY" -c 'import glob, os, sysconfig
-print(":".join(sorted(glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "include")))))')
-        [ -z "$NV_INCLUDE" ] || export CPATH="$NV_INCLUDE${CPATH:+:$CPATH}"
+        mmcv_cuda_env "$PY" || die "no CUDA build environment (see above)"
     else
         unset FORCE_CUDA
     fi

@@ -347,7 +347,8 @@ def test_a_second_clone_reuses_the_environment(tmp_path):
         pytest.skip("this environment was built by another version of the installer")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", ROOT, str(clone)], check=True)
-    for name in ("mmdetection3d/install.sh", "mmdetection3d/constraints.txt", "setup.py"):
+    for name in ("mmdetection3d/install.sh", "mmdetection3d/mmcv_build.sh", "mmdetection3d/constraints.txt",
+                 "setup.py"):
         (clone / name).write_bytes(open(osp.join(ROOT, name), "rb").read())  # uncommitted edits
     result = subprocess.run(["bash", "mmdetection3d/install.sh", "--check"], cwd=clone, env=env,
                             capture_output=True, text=True, timeout=120)
