@@ -30,6 +30,7 @@ import sys
 import time
 
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.cli import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
@@ -264,4 +265,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    run_main(main, "demo")
