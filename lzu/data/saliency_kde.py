@@ -36,12 +36,13 @@ def check_grid_shape(grid_shape):
     """``(gh, gw)`` as ints; both must be whole numbers >= 2 (the zoom needs a 2x2 grid)."""
     try:
         gh, gw = grid_shape
+        shown = f"{gh}x{gw}"
         ok = all(float(v).is_integer() and v >= 2 for v in (gh, gw))
     except (TypeError, ValueError):
-        ok = False
+        shown, ok = repr(grid_shape), False
     if not ok:
         raise SaliencyParameterError(
-            f"saliency grid shape {grid_shape!r} must be two whole numbers >= 2 (rows, columns), "
+            f"saliency grid shape {shown} must be two whole numbers >= 2 (rows, columns), "
             "e.g. 27 48")
     return int(gh), int(gw)
 

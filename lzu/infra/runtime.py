@@ -402,10 +402,12 @@ def _image_size(path, key):
 
     from lzu.data.image_check import check_image_file
 
-    check_image_file(path)
     try:
+        check_image_file(path)
         with Image.open(path) as im:
             return im.size
+    except UserInputError as err:
+        raise DataError(f"{err} ({key})") from None
     except (OSError, ValueError) as err:
         raise DataError(f"image '{path}' ({key}) cannot be read: {err}") from None
 

@@ -58,6 +58,8 @@ def _data_globals():
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         found[(module, "_reconstruct")] = core._reconstruct
         found[(module, "scalar")] = core.scalar
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):  # protocol 5 arrays
+        found[(module, "_frombuffer")] = np.core.numeric._frombuffer
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles dtypes through these classes
     for name in dir(dtypes) if dtypes is not None else ():
         if name.endswith("DType"):
