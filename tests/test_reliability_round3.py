@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,12 +25,20 @@ from test_reliability import BASELINE, assert_clean_error
 import lzu.openmmlab  # noqa: F401  (installs the safe loaders and the pickle handler)
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import load_config
-from lzu.infra.safe_pickle import UnsafePickleError, load_data_pickle
+from lzu.infra.safe_pickle import UnsafePickleError
 
 LZU2D = "configs/det2d/lzu_fcos_0.50.py"
 VIS = "configs/demo/lzu_fcos3d_demo.py"
 PAPER_SALIENCY = f"model.grid_generator.saliency_file={ROOT}/saliency.pkl"
 SEG = "configs/seg/fcn_r50-d8_uniform_64x64.py"
+
+
+def load_data_pickle(path):
+    """``lzu.infra.safe_pickle.load_data_pickle`` (imported here so that this file also runs,
+    and fails test by test, on a version without it)."""
+    from lzu.infra.safe_pickle import load_data_pickle as load
+
+    return load(path)
 
 
 def plant(path, marker, protocol=2):
@@ -431,7 +440,7 @@ def seg_root(tmp_path):
 def seg_files(root, split, kind):
     folder, suffix = (("gtFine", "_labelTrainIds.png") if kind == "label"
                       else ("leftImg8bit", ".png"))
-    return sorted(str(p) for p in __import__("pathlib").Path(root, folder, split).rglob("*")
+    return sorted(str(p) for p in Path(root, folder, split).rglob("*")
                   if str(p).endswith(suffix))
 
 

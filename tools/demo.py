@@ -244,8 +244,9 @@ def main(argv=None):
 
     say("7/7 drawing the zoom visualisation")
     vis = osp.join(wd, "zoom_visualization.png")
+    val_frames = args.scenes[1] * args.samples
     run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
-         "--index", "1", "--features", "--checkpoint", checkpoints[1],
+         "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
          "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
 
     table = ["| model | " + " | ".join(KEYS) + " | ms/image |",

@@ -11,9 +11,9 @@ refused naming the file and the global. Writing (``mmengine.dump``) is unchanged
 
 import sys
 
-from mmengine.fileio import io as mmengine_io
 from mmengine.fileio import register_handler
 from mmengine.fileio.handlers import PickleHandler
+from mmengine.fileio.io import load as mmengine_load
 
 from lzu.infra.safe_pickle import load_data_pickle
 
@@ -31,7 +31,7 @@ def _name_of(file):
     if isinstance(name, str):
         return name
     caller = sys._getframe(2)
-    if caller.f_code is mmengine_io.load.__code__:
+    if caller.f_code is mmengine_load.__code__:
         path = caller.f_locals.get("file")
         if isinstance(path, str):
             return path
