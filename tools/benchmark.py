@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
+from lzu.infra.cli import run_main
 from lzu.infra.latency import is_lzu, measure_latencies, model_scale
 from lzu.infra.runtime import DictAction, build_model, load_config
 
@@ -249,4 +250,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "benchmark")

@@ -32,6 +32,7 @@ from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
+from lzu.infra.cli import run_main
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
 STRIDES = (8, 16, 32, 64, 128)
@@ -172,4 +173,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(0 if run_main(main, "benchmark_zoom") else 1)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from lzu.data.data_prep import create_mono3d_infos
+from lzu.infra.cli import run_main
 
 
 def parse_args(argv=None):
@@ -37,4 +38,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "create_data")

@@ -30,6 +30,7 @@ import sys
 import time
 
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.cli import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
@@ -243,8 +244,9 @@ def main(argv=None):
 
     say("7/7 drawing the zoom visualisation")
     vis = osp.join(wd, "zoom_visualization.png")
+    val_frames = args.scenes[1] * args.samples
     run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
-         "--index", "1", "--features", "--checkpoint", checkpoints[1],
+         "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
          "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
 
     table = ["| model | " + " | ".join(KEYS) + " | ms/image |",
@@ -264,4 +266,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    run_main(main, "demo")

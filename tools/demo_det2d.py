@@ -31,6 +31,7 @@ from demo import (  # noqa: E402  (the 3-D demo's helpers)
 )
 
 from lzu.infra.atomic_io import atomic_savefig  # noqa: E402
+from lzu.infra.cli import run_main  # noqa: E402
 
 MODELS = (("uniform", "configs/det2d/demo/fcos_uniform_demo.py"),
           ("LZU", "configs/det2d/demo/lzu_fcos_demo.py"))
@@ -141,4 +142,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    run_main(main, "demo_det2d")

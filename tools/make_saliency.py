@@ -24,6 +24,7 @@ from lzu.core.saliency_io import save_saliency
 from lzu.data.infos import InfoFileError, camera_boxes, load_infos
 from lzu.data.saliency_boundary import LabelMapError, boundary_saliency, find_label_maps
 from lzu.data.saliency_kde import coco_boxes, coco_image_size, kde_saliency
+from lzu.infra.cli import run_main
 
 
 def parse_args(argv=None):
@@ -95,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "make_saliency")

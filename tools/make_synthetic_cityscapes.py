@@ -15,6 +15,7 @@ import time
 from tqdm import tqdm
 
 from lzu.data.synthetic import write_synthetic_cityscapes
+from lzu.infra.cli import run_main
 
 
 def parse_args(argv=None):
@@ -42,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "make_synthetic_cityscapes")

@@ -13,6 +13,7 @@ import sys
 import time
 
 from lzu.data.synthetic import write_synthetic_nuscenes
+from lzu.infra.cli import run_main
 
 
 def parse_args(argv=None):
@@ -47,4 +48,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "make_synthetic_nuscenes")

@@ -25,6 +25,7 @@ import sys
 
 import torch
 
+from lzu.infra.cli import run_main
 from lzu.infra.workdir import latest_valid_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -202,4 +203,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "run.sh")

@@ -10,6 +10,7 @@ the original image. With --features, also one FPN level of the config's model
 """
 
 import argparse
+import os
 import os.path as osp
 
 import numpy as np
@@ -21,7 +22,13 @@ from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import zoom
 from lzu.infra.atomic_io import atomic_savefig
-from lzu.infra.runtime import DictAction, build_model, load_config
+from lzu.infra.cli import run_main
+from lzu.infra.errors import UserInputError
+from lzu.infra.runtime import DictAction, OptionError, build_model, load_config
+
+#: float32 copies of the image the panels hold at once (input, zoomed, unzoomed, uniform,
+#: grids), a generous bound of what one figure needs per pixel of the largest image
+COPIES = 16
 
 
 def parse_args(argv=None):
@@ -41,13 +48,52 @@ def parse_args(argv=None):
 
 
 def image_path(args):
+    """The image to show: ``--image``, or frame ``--index`` of the val infos' ``--camera``."""
     if args.image:
         return args.image
     from lzu.data.infos import load_infos
 
-    infos = load_infos(osp.join(args.data_root, "nuscenes_infos_val.pkl"))
-    info = infos[args.index % len(infos)]
-    return osp.join(args.data_root, "samples", args.camera, info["images"][args.camera]["img_path"])
+    ann = osp.join(args.data_root, "nuscenes_infos_val.pkl")
+    infos = load_infos(ann)
+    if not 0 <= args.index < len(infos):
+        raise OptionError(f"--index {args.index}: '{ann}' holds {len(infos)} frames "
+                          f"(0-{len(infos) - 1})" if infos else f"'{ann}' holds no frame")
+    cameras = infos[args.index].get("images", {})
+    if args.camera not in cameras or "img_path" not in cameras[args.camera]:
+        raise OptionError(f"--camera {args.camera}: frame {args.index} of '{ann}' has the "
+                          f"cameras {', '.join(c for c in cameras if 'img_path' in cameras[c])}")
+    return osp.join(args.data_root, "samples", args.camera, cameras[args.camera]["img_path"])
+
+
+def read_image(path):
+    """An RGB PIL image, or one ``UserInputError`` naming the file."""
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise UserInputError(f"image '{path}' not found") from None
+    except (OSError, ValueError) as err:
+        raise UserInputError(f"image '{path}' cannot be read: {err}") from None
+
+
+def check_memory(shapes, what):
+    """Refuse sizes whose float32 panels would not fit in half this machine's memory."""
+    pixels = max(h * w for h, w in shapes)
+    need = pixels * 3 * 4 * COPIES
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have / 2:
+        raise OptionError(
+            f"{what}: drawing it needs about {need / 2**30:.0f} GiB, more than half of this "
+            f"machine's {have / 2**30:.0f} GiB; choose a smaller output_shape or image")
+
+
+def check_level(level, n_levels):
+    if not 0 <= level < n_levels:
+        raise OptionError(f"--level {level}: the model has {n_levels} feature levels "
+                          f"(0-{n_levels - 1})")
 
 
 def to_image(t):
@@ -74,6 +120,7 @@ def feature_panels(cfg, args, img_uint8):
             feats = model.neck(feats)
         restored = model.unzoom_features(feats, state)
     level = args.level
+    check_level(level, len(feats))
     return feats[level][0].abs().mean(0).numpy(), restored[level][0].abs().mean(0).numpy()
 
 
@@ -84,8 +131,12 @@ def main(argv=None):
     if gcfg.pop("type", None) != "FixedGrid":
         raise SystemExit(f"visualize_zoom: '{args.config}' has no FixedGrid grid_generator")
     grid_gen = FixedGrid(**gcfg)
+    if args.features and args.level < 0:
+        check_level(args.level, 1)
     path = image_path(args)
-    pil = Image.open(path).convert("RGB")
+    pil = read_image(path)
+    check_memory([grid_gen.output_shape, pil.size[::-1]],
+                 f"output_shape {grid_gen.output_shape} for image '{path}' ({pil.size[0]}x{pil.size[1]})")
     img = torch.from_numpy(np.asarray(pil)).permute(2, 0, 1).float()[None] / 255.0
     h, w = grid_gen.output_shape
     up, coarse = grid_gen(img)
@@ -144,4 +195,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "visualize_zoom")

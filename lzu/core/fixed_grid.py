@@ -4,6 +4,7 @@ Plain PyTorch; ``lzu.openmmlab`` registers it with mmdet3d so that a
 paper config's ``grid_generator=dict(type='FixedGrid', ...)`` works unchanged.
 """
 
+import math
 import numbers
 import os
 
@@ -14,14 +15,19 @@ from lzu.core.saliency_io import load_saliency, validate_saliency
 from lzu.core.zoom import saliency_to_grid, upsample_grid
 from lzu.infra.errors import UserInputError
 
-__all__ = ["FixedGrid", "GridShapeError"]
+__all__ = ["FixedGrid", "GridSettingError", "GridShapeError"]
 
 
 #: saliency dims flipped for each flip direction (mmcv's names)
 FLIP_DIMS = {None: (), "horizontal": (3,), "vertical": (2,), "diagonal": (2, 3)}
 
 
-class GridShapeError(UserInputError, ValueError):
+class GridSettingError(UserInputError, ValueError):
+    """A grid generator setting (``attraction_fwhm``, ``grid_shape``, the saliency's values)
+    that cannot give a finite grid."""
+
+
+class GridShapeError(GridSettingError):
     """``output_shape`` is not two whole numbers >= 2."""
 
 
@@ -53,10 +59,10 @@ class FixedGrid(nn.Module):
         anti_crop=True,
     ):
         super().__init__()
-        self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.grid_shape = self._check_shape(grid_shape, "grid_shape")
         self.output_shape = self._check_shape(output_shape)
         self.separable = bool(separable)
-        self.attraction_fwhm = float(attraction_fwhm)
+        self.attraction_fwhm = self._check_fwhm(attraction_fwhm)
         self.anti_crop = bool(anti_crop)
         if isinstance(saliency_file, torch.Tensor):
             self.saliency_file = None
@@ -66,11 +72,22 @@ class FixedGrid(nn.Module):
             saliency = load_saliency(self.saliency_file, self.grid_shape)
         self.register_buffer("saliency", saliency, persistent=False)
         self._cache = {}
+        self._coarse_grid("cpu")  # refuse, now, a saliency whose grid is not finite
 
     @staticmethod
-    def _check_shape(output_shape):
+    def _check_fwhm(fwhm):
+        """``attraction_fwhm``: a finite number > 0 (0 divides by zero: NaN grids)."""
+        ok = isinstance(fwhm, numbers.Real) and not isinstance(fwhm, bool)
+        if not (ok and math.isfinite(fwhm) and fwhm > 0):
+            raise GridSettingError(
+                f"grid_generator.attraction_fwhm must be a positive number of grid cells "
+                f"(paper: 10), got {fwhm!r}")
+        return float(fwhm)
+
+    @staticmethod
+    def _check_shape(output_shape, key="output_shape"):
         """``(H, W)``: exactly two whole numbers >= 2 (a float like 225.0 is accepted, 225.5 not)."""
-        message = f"grid_generator.output_shape must be (H, W), two whole numbers >= 2, got {output_shape!r}"
+        message = f"grid_generator.{key} must be (H, W), two whole numbers >= 2, got {output_shape!r}"
         try:
             values = list(output_shape)
         except TypeError:
@@ -92,19 +109,31 @@ class FixedGrid(nn.Module):
         """
         key = (torch.device(device), dtype, tuple(self.output_shape), flip)
         if key not in self._cache:
-            if flip not in FLIP_DIMS:
-                raise ValueError(f"flip must be one of {sorted(FLIP_DIMS, key=str)}, got {flip!r}")
-            saliency = self.saliency.to(device=device, dtype=dtype)
-            if FLIP_DIMS[flip]:
-                saliency = saliency.flip(FLIP_DIMS[flip])
-            grid = saliency_to_grid(
-                saliency,
-                attraction_fwhm=self.attraction_fwhm,
-                separable=self.separable,
-                anti_crop=self.anti_crop,
-            )
+            grid = self._coarse_grid(device, dtype, flip)
             self._cache[key] = (upsample_grid(grid, self.output_shape), grid)
         return self._cache[key]
+
+    def _coarse_grid(self, device, dtype=torch.float32, flip=None):
+        """The coarse grid ``(1, gh, gw, 2)``; ``GridSettingError`` if it is not finite."""
+        if flip not in FLIP_DIMS:
+            raise ValueError(f"flip must be one of {sorted(FLIP_DIMS, key=str)}, got {flip!r}")
+        saliency = self.saliency.to(device=device, dtype=dtype)
+        if FLIP_DIMS[flip]:
+            saliency = saliency.flip(FLIP_DIMS[flip])
+        grid = saliency_to_grid(
+            saliency,
+            attraction_fwhm=self.attraction_fwhm,
+            separable=self.separable,
+            anti_crop=self.anti_crop,
+        )
+        if not torch.isfinite(grid).all():
+            source = f"'{self.saliency_file}'" if self.saliency_file else "the saliency tensor"
+            raise GridSettingError(
+                f"the zoom grid of {source} is not finite in {dtype} (saliency max "
+                f"{self.saliency.max().item():g}, sum {self.saliency.sum().item():g}): its "
+                "values overflow; divide the saliency by its sum (a saliency is a "
+                "distribution) and try again")
+        return grid
 
     def forward(self, imgs, *args, **kwargs):
         """Grids for a batch ``imgs`` ``(B, C, H_in, W_in)``; extra args are ignored."""

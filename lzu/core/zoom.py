@@ -43,6 +43,8 @@ def attraction_kernel(pad, fwhm, ndim, device=None, dtype=torch.float32):
     Returns a ``(1, 1, 2p+1)`` tensor for ``ndim=1`` and ``(1, 1, 2p+1, 2p+1)``
     for ``ndim=2``, ready for ``conv1d`` / ``conv2d``.
     """
+    if not (np.isfinite(fwhm) and fwhm > 0):
+        raise ValueError(f"attraction_kernel: fwhm must be a positive number, got {fwhm!r}")
     x = np.arange(0, 2 * pad + 1, 1, dtype=np.float64)
     if ndim == 1:
         d2 = (x - pad) ** 2

@@ -9,6 +9,11 @@ data root: ``create_nuscenes_infos`` (v1 infos) and then ``update_pkl_infos``
 at the caller's root. The LiDAR ground-truth database is not built: mono-3D
 training never reads it.
 
+Each camera image's ``width`` and ``height`` are added to the v2 infos, taken
+from nuScenes' ``sample_data`` table (no image is opened; the image's header only
+where the table has no size), so that datasets need not open every image at
+start-up (``PaperEpochNuScenesDataset``).
+
 Atomic: the converter writes its v1 files under a temporary prefix, the update
 turns them into v2 under that prefix, and only then is each file renamed to its
 final name. An interrupted run (Ctrl-C, kill) leaves the final names untouched
@@ -23,6 +28,11 @@ import os
 import os.path as osp
 
 import mmdet3d
+import mmengine
+from PIL import Image
+
+from lzu.data.infos import record_image_sizes
+from lzu.infra.safe_pickle import load_data_pickle
 
 __all__ = ["mim_tools_dir", "load_mim_module", "create_mono3d_infos"]
 
@@ -45,19 +55,47 @@ def load_mim_module(relpath, name):
 
 
 @contextlib.contextmanager
-def _nuscenes_root_for(module, root):
-    """Make ``module.NuScenes(...)`` open ``root`` whatever dataroot it asks for."""
+def _nuscenes_root_for(module, root, opened=None):
+    """Make ``module.NuScenes(...)`` open ``root`` whatever dataroot it asks for; the
+    ``NuScenes`` objects made are appended to the list ``opened``."""
     original = module.NuScenes
 
     def at_root(*args, **kwargs):
         kwargs["dataroot"] = root
-        return original(*args, **kwargs)
+        nusc = original(*args, **kwargs)
+        if opened is not None:
+            opened.append(nusc)
+        return nusc
 
     module.NuScenes = at_root
     try:
         yield
     finally:
         module.NuScenes = original
+
+
+def _image_size_reader(nusc, root):
+    """``size_of(image_info)`` for ``record_image_sizes``: ``(width, height)`` from the
+    ``sample_data`` table of ``nusc`` (a ``NuScenes``), else from the image's header."""
+
+    def size_of(cam, img):
+        token = img.get("sample_data_token")
+        if nusc is not None and token:
+            record = nusc.get("sample_data", token)
+            if record.get("width") and record.get("height"):
+                return record["width"], record["height"]
+        path = osp.join(root, "samples", cam, img["img_path"])
+        with Image.open(path) as im:
+            return im.size
+
+    return size_of
+
+
+def add_image_sizes(path, nusc, root):
+    """Record every camera image's size in the v2 info file ``path`` (rewritten in place)."""
+    data = load_data_pickle(path)
+    record_image_sizes(data["data_list"], _image_size_reader(nusc, root))
+    mmengine.dump(data, path, file_format="pkl")
 
 
 def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", max_sweeps=10):
@@ -85,9 +123,12 @@ def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", m
     paths = [osp.join(root, f"{info_prefix}_infos_{split}.pkl") for split in splits]
     try:
         converter.create_nuscenes_infos(root, partial, version=version, max_sweeps=max_sweeps)
-        with _nuscenes_root_for(updater, root):
+        opened = []
+        with _nuscenes_root_for(updater, root, opened):
             for path in tmp_paths:
                 updater.update_pkl_infos("nuscenes", out_dir=root, pkl_path=path)
+                if osp.isfile(path):
+                    add_image_sizes(path, opened[-1] if opened else None, root)
         for tmp, path in zip(tmp_paths, paths, strict=True):
             if osp.isfile(tmp):
                 os.replace(tmp, path)

@@ -1,7 +1,8 @@
 """Read mmdet3d v2 nuScenes info files, with errors that say what is wrong.
 
-Info files are pickles by design (mmdet3d writes them); load them only from
-your own data root.
+Info files are pickles by design (mmdet3d writes them). They hold plain data only,
+so they are read by ``lzu.infra.safe_pickle.load_data_pickle``, which refuses any
+other global (a planted file cannot run code) naming the file and the global.
 """
 
 import os.path as osp
@@ -10,8 +11,9 @@ import pickle
 import numpy as np
 
 from lzu.infra.errors import UserInputError
+from lzu.infra.safe_pickle import UnsafePickleError, load_data_pickle
 
-__all__ = ["InfoFileError", "load_infos", "camera_boxes"]
+__all__ = ["InfoFileError", "load_infos", "camera_boxes", "record_image_sizes"]
 
 CAMERAS = (
     "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT"
@@ -30,8 +32,9 @@ def load_infos(path):
             f"{osp.dirname(path) or '.'}`"
         )
     try:
-        with open(path, "rb") as f:
-            data = pickle.load(f)
+        data = load_data_pickle(path)
+    except UnsafePickleError as err:
+        raise InfoFileError(str(err)) from None
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as err:
         raise InfoFileError(f"info file '{path}' is corrupt or not a pickle: {err}") from err
     if isinstance(data, dict) and "infos" in data and "metadata" in data:
@@ -57,3 +60,20 @@ def camera_boxes(data_list, cameras=CAMERAS):
                 x1, y1, x2, y2 = inst["bbox"]
                 boxes.append((x1, y1, x2 - x1, y2 - y1))
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def record_image_sizes(data_list, size_of):
+    """Write each camera image's ``width`` and ``height`` into its info, in place.
+
+    ``size_of(camera, image_info)`` returns ``(width, height)`` for an entry
+    ``images[camera]`` of an info that has an ``img_path``. With the size in the infos, datasets
+    (``PaperEpochNuScenesDataset``) need not open every image at start-up.
+    Returns the number of images given a size.
+    """
+    count = 0
+    for info in data_list:
+        for cam, img in info.get("images", {}).items():
+            if "img_path" in img:
+                img["width"], img["height"] = (int(v) for v in size_of(cam, img))
+                count += 1
+    return count

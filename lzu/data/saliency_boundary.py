@@ -94,7 +94,9 @@ def boundary_frequency(paths, ignore_index=255, progress=None):
 
 def pool_to_grid(frequency, grid_shape):
     """Average-pool ``(H, W)`` to a ``(1, 1, gh, gw)`` float32 tensor that sums to 1."""
-    gh, gw = (int(s) for s in grid_shape)
+    from lzu.data.saliency_kde import check_grid_shape
+
+    gh, gw = check_grid_shape(grid_shape)
     freq = torch.as_tensor(np.asarray(frequency, dtype=np.float64))[None, None]
     pooled = F.adaptive_avg_pool2d(freq, (gh, gw))
     if pooled.sum() <= 0:
@@ -104,4 +106,7 @@ def pool_to_grid(frequency, grid_shape):
 
 def boundary_saliency(paths, grid_shape=(32, 32), ignore_index=255, progress=None):
     """Saliency ``(1, 1, gh, gw)`` from the boundary frequency of the label maps in ``paths``."""
+    from lzu.data.saliency_kde import check_grid_shape
+
+    check_grid_shape(grid_shape)  # before reading every map
     return pool_to_grid(boundary_frequency(paths, ignore_index, progress), grid_shape)

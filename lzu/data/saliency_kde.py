@@ -17,21 +17,63 @@ Each box's Gaussian factorises into a row and a column profile, so the sum over
 N boxes is one ``(gh, N) @ (N, gw)`` product: fast for a million boxes.
 """
 
+import math
+
 import numpy as np
 import torch
 
-__all__ = ["coco_boxes", "coco_image_size", "kde_saliency", "node_positions"]
+from lzu.infra.errors import UserInputError
+
+__all__ = ["SaliencyParameterError", "check_grid_shape", "coco_boxes", "coco_image_size",
+           "kde_saliency", "node_positions"]
+
+
+class SaliencyParameterError(UserInputError, ValueError):
+    """A saliency setting (grid shape, image size, bandwidth, amplitude) that cannot work."""
+
+
+def check_grid_shape(grid_shape):
+    """``(gh, gw)`` as ints; both must be whole numbers >= 2 (the zoom needs a 2x2 grid)."""
+    try:
+        gh, gw = grid_shape
+        shown = f"{gh}x{gw}"
+        ok = all(float(v).is_integer() and v >= 2 for v in (gh, gw))
+    except (TypeError, ValueError):
+        shown, ok = repr(grid_shape), False
+    if not ok:
+        raise SaliencyParameterError(
+            f"saliency grid shape {shown} must be two whole numbers >= 2 (rows, columns), "
+            "e.g. 27 48")
+    return int(gh), int(gw)
+
+
+def _check_kde_settings(image_size, bandwidth, amplitude):
+    try:
+        width, height = (float(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise SaliencyParameterError(f"image size {image_size!r} must be (width, height)") from None
+    if not (math.isfinite(width) and math.isfinite(height) and width > 0 and height > 0):
+        raise SaliencyParameterError(
+            f"image size {image_size[0]}x{image_size[1]} must be positive (width, height in pixels)")
+    if not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise SaliencyParameterError(
+            f"bandwidth {bandwidth} must be a positive number (variance = bandwidth x box size; "
+            "FOVEA: 64)")
+    if not (math.isfinite(amplitude) and amplitude >= 0):
+        raise SaliencyParameterError(
+            f"amplitude {amplitude} must be >= 0 (the mass of each box's Gaussian; 1 by default)")
+    return width, height
 
 
 def coco_boxes(path):
     """``(boxes (N, 4) as (left, top, width, height), number of images)`` of a COCO json.
 
-    Crowd and ``ignore`` boxes are skipped.
+    The json is checked first (``lzu.data.coco_json``); crowd and ``ignore`` boxes are skipped.
     """
-    import json
+    from lzu.data.coco_json import check_coco, read_coco
 
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_coco(path)
+    check_coco(data, path)
     boxes = [a["bbox"] for a in data["annotations"]
              if not a.get("iscrowd", 0) and not a.get("ignore", 0)]
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), len(data["images"])
@@ -73,14 +115,18 @@ def kde_saliency(boxes, image_size=(1600, 900), grid_shape=(27, 48), bandwidth=6
         grid_shape: ``(gh, gw)`` of the saliency grid (paper: 27 x 48).
         bandwidth: ``b``; the Gaussian variance is ``b`` times the box size (FOVEA: 64).
         amplitude: ``a``, the mass of each box's Gaussian.
+
+    Raises:
+        SaliencyParameterError: a grid smaller than 2x2, a non-positive image size or
+            bandwidth, or a negative amplitude.
     """
+    gh, gw = check_grid_shape(grid_shape)
+    width, height = _check_kde_settings(image_size, bandwidth, amplitude)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] == 0:
         raise ValueError("kde_saliency: no boxes; the saliency of an empty set is undefined")
     if not np.isfinite(boxes).all():
         raise ValueError("kde_saliency: boxes contain NaN or Inf")
-    gh, gw = (int(v) for v in grid_shape)
-    width, height = image_size
     xs, ys = node_positions(gw, width), node_positions(gh, height)
     pad = min(gh, gw) - 1
     density = np.zeros((gh, gw))

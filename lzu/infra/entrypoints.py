@@ -18,6 +18,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.checkpoint import CheckpointError
+from lzu.infra.cli import fail
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import (
     DictAction,
@@ -59,12 +60,8 @@ def _common_args(parser):
 
 
 def _fail(message):
-    """Exit with one line of error (an error re-raised from a DataLoader worker carries the
-    worker's traceback in its message: keep only its last line)."""
-    text = str(message).strip()
-    if "Traceback (most recent call last)" in text:
-        text = text.splitlines()[-1].split(": ", 1)[-1]
-    sys.exit(f"error: {text}")
+    """Exit with one message, no traceback (``lzu.infra.cli.fail``, as every tool does)."""
+    fail(message)
 
 
 def _is_rank0():

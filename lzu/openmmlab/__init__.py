@@ -19,6 +19,7 @@ from mmdet3d.registry import MODELS
 from lzu.core.fixed_grid import FixedGrid
 from lzu.infra.atomic_backend import install_atomic_local_backend
 from lzu.infra.checkpoint import install_safe_loading
+from lzu.infra.pickle_handler import install_safe_pickle_handler
 from lzu.openmmlab.argoverse import ArgoverseHDDataset
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
 from lzu.openmmlab.detector import (
@@ -45,6 +46,8 @@ if "FixedGrid" not in MODELS.module_dict:
 # loads weights-only with an allowlist; checkpoints are written atomically
 install_safe_loading()
 install_atomic_local_backend()
+# every info file mmengine.load reads (mmdet3d's datasets and metrics) is plain data only
+install_safe_pickle_handler()
 
 __all__ = [
     "FixedGrid",

@@ -17,6 +17,10 @@ keeps only the camera images that have at least one entry in their
 "kept N of M images", and never resamples (``filter_empty_gt=False``): an image
 whose annotations the pipeline later drops trains with empty targets, as in rc6.
 Test mode is untouched.
+
+Image sizes come from the infos (``width``/``height``, written by
+``tools/create_data.py``), so start-up opens no image; for infos made elsewhere,
+without sizes, each image's header is read instead (and the log says so).
 """
 
 import os.path as osp
@@ -31,11 +35,8 @@ from lzu.infra.errors import UserInputError
 __all__ = ["PaperEpochNuScenesDataset"]
 
 
-def _image_size(info):
-    """``(width, height)`` of a camera sample's image: from the info, else the file's header."""
-    (img,) = info["images"].values()
-    if "width" in img and "height" in img:
-        return int(img["width"]), int(img["height"])
+def _image_size(img):
+    """``(width, height)`` of a camera image's info ``img`` from the file's header."""
     path = img["img_path"]
     try:
         with Image.open(path) as im:
@@ -63,11 +64,23 @@ class PaperEpochNuScenesDataset(NuScenesDataset):
         data_list = super().filter_data()
         if self.test_mode:
             return data_list
-        kept = [
-            info
-            for info in data_list
-            if len(info.get("instances") or []) > 0 and min(_image_size(info)) >= self.min_size
-        ]
+        kept, headers_read = [], 0
+        for info in data_list:
+            if not info.get("instances"):
+                continue
+            (img,) = info["images"].values()
+            if "width" in img and "height" in img:
+                size = (int(img["width"]), int(img["height"]))
+            else:
+                size, headers_read = _image_size(img), headers_read + 1
+            if min(size) >= self.min_size:
+                kept.append(info)
+        if headers_read:
+            print_log(
+                f"{osp.basename(self.ann_file)} records no image sizes: read {headers_read} "
+                "image headers instead (rerun tools/create_data.py to record them)",
+                logger="current",
+            )
         print_log(
             f"{osp.basename(self.ann_file)}: kept {len(kept)} of {len(data_list)} images "
             f"(with at least one camera instance and at least {self.min_size} px a side, "

@@ -22,13 +22,9 @@ import numpy as np
 from mmdet3d.datasets.transforms import LoadImageFromFileMono3D
 from mmdet3d.registry import TRANSFORMS
 
-from lzu.infra.errors import UserInputError
+from lzu.data.image_check import ImageError, check_image_file
 
 __all__ = ["CheckedLoadImageFromFileMono3D", "ImageError", "check_cam2img", "check_image_file"]
-
-
-class ImageError(UserInputError, ValueError):
-    """An image file or its intrinsics are unusable."""
 
 
 def check_cam2img(cam2img, where):
@@ -46,24 +42,6 @@ def check_cam2img(cam2img, where):
     k = mat[:3, :3]
     if abs(np.linalg.det(k)) < 1e-9 * max(1.0, np.abs(k).max()) ** 3:
         raise ImageError(f"{where}: cam2img is singular: {k.tolist()}")
-
-
-def check_image_file(path):
-    """Raise ``ImageError`` if ``path`` is empty, or a JPEG/PNG whose end is missing."""
-    try:
-        size = osp.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(8)
-            f.seek(max(0, size - 1024))
-            tail = f.read()
-    except OSError as err:
-        raise ImageError(f"cannot read image '{path}': {err.strerror}") from None
-    if size == 0:
-        raise ImageError(f"image '{path}' is empty (0 bytes)")
-    if head.startswith(b"\xff\xd8") and b"\xff\xd9" not in tail:
-        raise ImageError(f"image '{path}' is a truncated JPEG (no end-of-image marker)")
-    if head.startswith(b"\x89PNG") and b"IEND" not in tail:
-        raise ImageError(f"image '{path}' is a truncated PNG (no IEND chunk)")
 
 
 @TRANSFORMS.register_module(name="LoadImageFromFileMono3D", force=True)
