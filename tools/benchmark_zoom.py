@@ -12,6 +12,9 @@ and memory: on CUDA the allocator's peak over all of it, everywhere the size of
 the cached grids LZU keeps (sampling grid + five inverse grids).
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+# isort: split
+
 import argparse
 import statistics
 import sys
