@@ -8,17 +8,26 @@ regions then pays a scheduler time slice per region instead of microseconds.
 ``OMP_WAIT_POLICY=PASSIVE`` makes a waiting thread sleep, so a busy machine makes training
 proportionally slower, not a hundred times slower.
 
+``deterministic_cpu_kernels`` (called by the train and test tools): oneDNN's convolutions
+(torch's CPU convolutions) are, by default, allowed to reduce in an order that depends on
+which thread finishes first. On a quiet machine that order happens to repeat; on a busy one
+it does not, and two runs of one seed drifted apart (measured: README "Reliability").
+oneDNN's deterministic mode fixes the order for a given thread count.
+
 ``configure_cpu_environment`` must run before torch (i.e. libgomp) is loaded: the tools
 call it first (``tools/_checkout.py``), and their subprocesses inherit the variables. A
 value the user exported is kept. ``cpu_threads`` counts the cores this process may run
-on (its affinity mask and a cgroup CPU quota, e.g. ``docker --cpus``), not the machine's;
-``cap_workers`` caps a dataloader's worker processes to them.
+on (its affinity mask and a cgroup CPU quota, e.g. ``docker --cpus``), not the machine's.
+Dataloader workers stay as configured: they sleep while their prefetch queue is full, and
+their number decides which worker (seeded by mmengine from the run's seed) draws the
+augmentation of which batch, so changing it with the machine would change the results.
 """
 
 import math
 import os
 
-__all__ = ["available_cores", "cap_workers", "configure_cpu_environment", "cpu_threads"]
+__all__ = ["available_cores", "configure_cpu_environment", "cpu_threads",
+           "deterministic_cpu_kernels"]
 
 #: OpenMP / BLAS settings set unless the user exported them
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -57,11 +66,6 @@ def cpu_threads():
     return available_cores()
 
 
-def cap_workers(num_workers):
-    """A dataloader's worker count capped to the available cores (0 stays 0)."""
-    return min(int(num_workers), available_cores())
-
-
 def configure_cpu_environment():
     """Set OpenMP's wait policy and the thread count before torch loads; returns the threads.
 
@@ -78,3 +82,14 @@ def configure_cpu_environment():
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     return threads
+
+
+def deterministic_cpu_kernels():
+    """Put oneDNN (torch's CPU convolutions) in deterministic mode; see the module doc.
+
+    Results then repeat for a given seed and thread count; another thread count still
+    reduces in another order (the README states the spread).
+    """
+    import torch
+
+    torch.backends.mkldnn.deterministic = True

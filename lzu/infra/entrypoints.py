@@ -18,6 +18,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.checkpoint import CheckpointError
+from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import (
     DictAction,
@@ -126,6 +127,7 @@ def train_main(argv=None):
         cfg.resume, cfg.load_from = True, args.resume
     # checkpoints carry torch's RNG state: a resumed run is bit-exact (dropout)
     cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), dict(type="RNGStateHook")]
+    deterministic_cpu_kernels()  # the same seed gives the same weights on a busy machine too
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
@@ -328,6 +330,7 @@ def _evaluate(args, cfg, provenance):
                 metric[arg] = osp.join(cfg.work_dir, f"results_{tag}")
                 break
     cfg.load_from = None
+    deterministic_cpu_kernels()
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
