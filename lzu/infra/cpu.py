@@ -67,19 +67,24 @@ def cpu_threads():
 
 
 def configure_cpu_environment():
-    """Set OpenMP's wait policy and the thread count before torch loads; returns the threads.
+    """Set OpenMP's wait policy (and the thread count where needed) before torch loads.
 
-    Variables the user exported win. If torch is already imported, its thread count is set
-    too (the wait policy then only reaches subprocesses).
+    Returns the intra-op thread count. Variables the user exported win. ``OMP_NUM_THREADS``
+    is exported only when fewer cores are usable than the machine has (an affinity mask or a
+    cgroup quota: torch would otherwise start one thread per core of the machine); elsewhere
+    torch's default stands, and so does torchrun's one thread per process. If torch is
+    already imported, its thread count is set too (the wait policy then only reaches
+    subprocesses).
     """
     import sys
 
     for key, value in WAIT_POLICY.items():
         os.environ.setdefault(key, value)
     threads = cpu_threads()
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("MKL_NUM_THREADS", str(threads))
-    if "torch" in sys.modules:
+    if "OMP_NUM_THREADS" not in os.environ and threads < (os.cpu_count() or threads):
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+    if "torch" in sys.modules and "OMP_NUM_THREADS" in os.environ:
         sys.modules["torch"].set_num_threads(threads)
     return threads
 
