@@ -115,8 +115,8 @@ def test_no_test_can_fail_because_the_machine_is_slow():
 # ------------------------------------------------------------ 2. determinism
 
 
-def _seg_train(work, root, iters, extra=(), opts=()):
-    return run_tool(["tools/train.py", SEG_LZU, "--work-dir", str(work), "--data-root", root,
+def _seg_train(work, root, iters, extra=(), opts=(), config=SEG_LZU):
+    return run_tool(["tools/train.py", config, "--work-dir", str(work), "--data-root", root,
                      *extra, "--cfg-options", f"model.grid_generator.saliency_file={root}/s.pkl",
                      "model.grid_generator.output_shape=(32,64)", f"train_cfg.max_iters={iters}",
                      "train_cfg.val_interval=100", "val_cfg=None", "val_dataloader=None",
@@ -217,9 +217,9 @@ def test_an_evaluation_id_covers_the_data_root_and_the_split(tmp_path, synthetic
         evaluation_provenance(load_config(
             LZU_DEMO, {"test_dataloader.dataset.ann_file": "nuscenes_infos_train.pkl"},
             data_root=synthetic_root), str(ckpt), None)["evaluation_id"],
-        evaluation_provenance(load_config(
-            LZU_DEMO, {"test_evaluator.metric": "bbox"}, data_root=synthetic_root), str(ckpt),
-            None)["evaluation_id"],
+        evaluation_provenance(load_config(  # the evaluator's ground truth
+            LZU_DEMO, {"test_evaluator.ann_file": f"{synthetic_root}/nuscenes_infos_train.pkl"},
+            data_root=synthetic_root), str(ckpt), None)["evaluation_id"],
     }
     assert len(ids) == 4
 
@@ -444,8 +444,10 @@ def test_regenerating_a_nuscenes_set_removes_its_old_info_files(tmp_path):
 def test_resume_with_another_optimizer_layout_gives_one_clear_message(seg_root, seg_two_iters,
                                                                       tmp_path):
     ckpt = str(seg_two_iters / "iter_2.pth")
-    result = _seg_train(tmp_path / "b", seg_root, 4, ["--resume", ckpt],
-                        ["model.backbone.frozen_stages=1"])
+    config = tmp_path / "grouped.py"  # one parameter group per tensor instead of one in all
+    config.write_text(f"_base_ = [{osp.join(ROOT, SEG_LZU)!r}]\n"
+                      "optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))\n")
+    result = _seg_train(tmp_path / "b", seg_root, 4, ["--resume", ckpt], config=str(config))
     assert_clean_error(result, f"cannot resume from '{ckpt}'",
                        "does not fit this run's optimizer", "load_from")
 
@@ -516,8 +518,7 @@ def test_benchmark_runs_on_2d_detection_and_segmentation_configs(tmp_path, small
                                                                  seg_root, configs, data):
     opts = []
     if data:
-        opts = ["--data-root", small_cityscapes, "--saliency", osp.join(seg_root, "s.pkl"),
-                "--cfg-options", "model.grid_generator.output_shape=(32,64)"]
+        opts = ["--data-root", small_cityscapes, "--saliency", osp.join(seg_root, "s.pkl")]
     else:
         saliency = tmp_path / "s.pkl"
         saliency.write_bytes(pickle.dumps(torch.rand(1, 1, 27, 48) + 0.1))
