@@ -255,8 +255,8 @@ def test_a_lock_makes_the_second_holder_wait(tmp_path):
     from lzu.infra.workdir import locked
 
     path = str(tmp_path / ".x.lock")
-    code = ("import sys; sys.path.insert(0, %r); from lzu.infra.workdir import locked\n"
-            "with locked(%r, 'the test resource'): print('got it', flush=True)") % (ROOT, path)
+    code = (f"import sys; sys.path.insert(0, {ROOT!r}); from lzu.infra.workdir import locked\n"
+            f"with locked({path!r}, 'the test resource'): print('got it', flush=True)")
     with locked(path, "the test"):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)

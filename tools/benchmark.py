@@ -17,6 +17,7 @@ reported as a ratio measured in the same run.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

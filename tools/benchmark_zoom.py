@@ -13,6 +13,7 @@ the cached grids LZU keeps (sampling grid + five inverse grids).
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

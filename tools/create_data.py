@@ -7,6 +7,7 @@ with per-camera instances) into the data root.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -20,6 +20,7 @@ instead of mixing results. --fresh deletes the work dir and starts over.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

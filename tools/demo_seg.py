@@ -15,6 +15,7 @@ Reuses what exists when made with the same options (demo_options.json); --fresh 
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -15,6 +15,7 @@ overwritten unless --force is given.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -9,6 +9,7 @@ synthetic set under --root is replaced; a real Cityscapes set there is never tou
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -9,6 +9,7 @@ replaced; a real nuScenes set there is never touched.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -18,6 +18,7 @@ Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse

@@ -10,6 +10,7 @@ the original image. With --features, also one FPN level of the config's model
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
 # isort: split
 
 import argparse
