@@ -4,11 +4,16 @@ import os
 import subprocess
 import sys
 
-import pytest
-import torch
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.append(os.path.join(ROOT, "tools"))  # the tools' own `import _checkout`
+
+from lzu.infra.cpu import configure_cpu_environment  # noqa: E402
+
+configure_cpu_environment()  # before torch loads: OpenMP waits passively on a busy machine
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +39,14 @@ def synthetic_root(tmp_path_factory):
     return root
 
 
-def run_tool(args, cwd=ROOT, env=None, timeout=600):
-    """Run ``python <args>`` in the repository; returns the CompletedProcess (text)."""
+def run_tool(args, cwd=ROOT, env=None):
+    """Run ``python <args>`` in the repository; returns the CompletedProcess (text).
+
+    No timeout: a slow (busy) machine must make a test slow, never make it fail.
+    """
     full_env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+                          env=full_env)
 
 
 class MarkerExploit:

@@ -168,7 +168,7 @@ def test_cuda_build_without_a_gpu_requires_the_architectures():
     env = {k: v for k, v in os.environ.items() if k != "TORCH_CUDA_ARCH_LIST"}
     env.update(LZU_CUDA_OPS="1", LZU_PYTHON=sys.executable, LZU_CACHE_DIR="/nonexistent-lzu-cache")
     result = subprocess.run(["bash", os.path.join(ROOT, "mmdetection3d", "install.sh")], env=env,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True)
     assert result.returncode != 0
     assert "TORCH_CUDA_ARCH_LIST" in result.stderr and "every architecture" in result.stderr
     assert "building mmcv" not in result.stdout

@@ -491,7 +491,7 @@ def test_seg_experiment_without_data_names_the_root_and_the_generator(tmp_path):
     env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=str(tmp_path / "cityscapes"),
                WORK_DIR=str(tmp_path / "work"), PYTHONWARNINGS="ignore")
     result = subprocess.run(["sh", "run.sh", "seg/lzu_fcn_r50-d8_64x64"], cwd=ROOT,
-                            capture_output=True, text=True, env=env, timeout=300)
+                            capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"data root '{tmp_path}/cityscapes/' does not exist" in result.stderr
     assert "make_synthetic_cityscapes" in result.stderr
@@ -542,7 +542,7 @@ def test_run_sh_seg_experiment_trains_and_evaluates(cityscapes_root, tmp_path):
                WORK_DIR=str(tmp_path / "work"), SALIENCY=str(tmp_path / "s.pkl"),
                PYTHONWARNINGS="ignore")
     result = subprocess.run(["sh", "run.sh", "seg/lzu_fcn_r50-d8_64x64", "--cfg-options", *tiny],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+                            cwd=ROOT, capture_output=True, text=True, env=env)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert "is missing: building it" in out and (tmp_path / "s.pkl").is_file()

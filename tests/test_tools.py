@@ -101,7 +101,7 @@ def test_run_sh_experiment_builds_saliency_trains_and_evaluates(synthetic_root, 
     env = dict(os.environ, LZU_PYTHON=sys.executable, DATA_ROOT=synthetic_root,
                WORK_DIR=str(tmp_path / "work"), SALIENCY=str(saliency), PYTHONWARNINGS="ignore")
     result = subprocess.run(["sh", "run.sh", "lzu_fcos3d_0.25", "--cfg-options", *TINY], cwd=ROOT,
-                            capture_output=True, text=True, env=env, timeout=900)
+                            capture_output=True, text=True, env=env)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert "is missing: building it" in out and saliency.is_file()

@@ -1,4 +1,4 @@
-"""Accuracy-latency benchmark: per-image latency joined with each experiment's NDS.
+"""Accuracy-latency benchmark: per-image latency joined with each experiment's accuracy.
 
     python tools/benchmark.py configs/fcos3d_0.75.py configs/lzu_fcos3d_0.75.py \
         [--checkpoints A.pth B.pth] [--metrics A.json B.json] [--fake-inputs] --out-dir work_dirs/benchmark
@@ -8,10 +8,17 @@ Latency is measured as the paper did: batch size 1, model forward only
 synchronised before every clock read, CPU runs with a fixed thread count.
 Data loading (+ preprocessing) is timed separately. NDS comes from each
 experiment's metrics JSON written by tools/test.py (default: the newest
-``work_dirs/<name>/metrics_*.json``). Writes benchmark.json, benchmark.md and
+``work_dirs/<name>/metrics_*.json``); for 2-D detection its AP, for segmentation its
+mIoU. Any experiment config works: mono-3D (nuScenes), 2-D detection (COCO json) and
+segmentation (image folders); without its data, inputs are random frames of the task's
+size (--frame-size) run through the config's own test pipeline. Writes benchmark.json, benchmark.md and
 accuracy_latency.png; LZU's overhead over the baseline at the same scale is
 reported as a ratio measured in the same run.
 """
+
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
 
 import argparse
 import glob
@@ -26,6 +33,7 @@ import torch
 
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
+from lzu.infra.cpu import cpu_threads
 from lzu.infra.latency import is_lzu, measure_latencies, model_scale
 from lzu.infra.runtime import DictAction, build_model, load_config
 
@@ -41,8 +49,12 @@ def parse_args(argv=None):
     p.add_argument("--metrics", nargs="*", default=[], help="metrics JSON per config (optional)")
     p.add_argument("--data-root", help="dataset root for real inputs")
     p.add_argument("--fake-inputs", action="store_true", help="random images of the right size")
+    p.add_argument("--frame-size", type=int, nargs=2, metavar=("W", "H"),
+                   help="size of the random frames (default: the task's: nuScenes 1600x900, "
+                        "Argoverse-HD 1920x1200, Cityscapes 2048x1024)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (fixed)")
+    p.add_argument("--threads", type=int, default=cpu_threads(),
+                   help="CPU threads (fixed; default: the cores this process may use)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--out-dir", default="work_dirs/benchmark")
@@ -77,12 +89,73 @@ def share_weights(model, shared):
         shared[key] = model.state_dict()
 
 
-def fake_batches(cfg, model, n):
-    """Random uint8 images at the size the config's test pipeline produces."""
+#: frame size (W, H) of each task's dataset, for random inputs
+FRAME_SIZES = {"mono3d": (1600, 900), "det2d": (1920, 1200), "seg": (2048, 1024)}
+
+
+def task_of(model):
+    """``'seg'`` (mmseg segmentor), ``'mono3d'`` (mmdet3d detector) or ``'det2d'`` (mmdet)."""
+    if hasattr(model, "decode_head"):
+        return "seg"
+    from mmdet3d.models.detectors.base import Base3DDetector
+
+    return "mono3d" if isinstance(model, Base3DDetector) else "det2d"
+
+
+def data_available(cfg):
+    """Whether the test set is on disk: its annotation file, or (folder datasets) its images."""
+    dataset = cfg.test_dataloader.dataset
+    while "dataset" in dataset:
+        dataset = dataset.dataset
+    root = dataset.get("data_root", "")
+    if dataset.get("ann_file"):
+        return osp.isfile(osp.join(root, dataset.ann_file))
+    prefix = dataset.get("data_prefix") or {}
+    folder = osp.join(root, prefix.get("img_path", prefix.get("img", "")))
+    return osp.isdir(folder) and any(files for _, _, files in os.walk(folder))
+
+
+def fake_batches(cfg, model, n, frame_size=None):
+    """Random frames of the task's size; returns ``(batches, None)``."""
+    task = task_of(model)
+    if task == "mono3d":
+        return fake_mono3d_batches(cfg, model, n, frame_size or FRAME_SIZES[task])
+    return fake_pipeline_batches(cfg, model, n, frame_size or FRAME_SIZES[task])
+
+
+def fake_pipeline_batches(cfg, model, n, frame_size):
+    """Random ``frame_size`` (W, H) images (and empty annotations) through the config's own
+    test pipeline and data preprocessor: the inputs a 2-D detector or a segmentor gets."""
+    import tempfile
+
+    from mmengine.dataset import Compose, pseudo_collate
+    from PIL import Image
+
+    w, h = frame_size
+    pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    rng = np.random.default_rng(0)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        label = osp.join(tmp, "label.png")
+        Image.fromarray(np.zeros((h, w), np.uint8)).save(label)
+        for i in range(n):
+            path = osp.join(tmp, f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+            info = dict(img_path=path, img_id=i, width=w, height=h, instances=[],
+                        seg_map_path=label, reduce_zero_label=False, seg_fields=[],
+                        label_map=None, sample_idx=i)
+            data = pseudo_collate([pipeline(info)])
+            batch = model.data_preprocessor(data, False)
+            out.append((batch["inputs"], batch["data_samples"]))
+    return out, None
+
+
+def fake_mono3d_batches(cfg, model, n, frame_size):
+    """Random uint8 images at the size the config's test pipeline produces (nuScenes camera)."""
     from mmdet3d.structures import CameraInstance3DBoxes, Det3DDataSample
 
     s = 1.0 if is_lzu(model) else model_scale(cfg)
-    h, w = round(900 * s), round(1600 * s)
+    h, w = round(frame_size[1] * s), round(frame_size[0] * s)
     k = NUSC_K.copy()
     k[:2] *= s
     g = torch.Generator().manual_seed(0)
@@ -138,12 +211,19 @@ def overheads(rows):
     return ratios, own
 
 
+#: each task's headline accuracy in a metrics summary (tools/test.py)
+ACCURACY_KEYS = ("NDS", "AP", "mIoU")
+
+
 def markdown(rows, ratios, own, device, threads):
+    names = {r.get("accuracy_key") for r in rows if r.get("accuracy_key")}
+    metric = names.pop() if len(names) == 1 else "accuracy"
     lines = [
         f"Latency: batch 1, model forward only, median (p90) ms on `{device}`"
         + (f" with {threads} threads" if device == "cpu" else "") + ".",
         "",
-        "| experiment | scale | NDS | mAP | latency ms | p90 ms | zoom+unzoom ms | backbone+neck ms "
+        f"| experiment | scale | {metric} | mAP | latency ms | p90 ms | zoom+unzoom ms "
+        "| backbone+neck ms "
         "| head+NMS ms (head / decode+NMS) | data ms |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -152,7 +232,7 @@ def markdown(rows, ratios, own, device, threads):
 
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['scale']:g} | {f(r, 'NDS')} | {f(r, 'mAP')} "
+            f"| {r['name']} | {r['scale']:g} | {f(r, 'accuracy')} | {f(r, 'mAP')} "
             f"| {f(r, 'latency_ms', '{:.1f}')} | {f(r, 'latency_p90_ms', '{:.1f}')} "
             f"| {f(r, 'zoom_ms', '{:.2f}')} | {f(r, 'backbone_neck_ms', '{:.1f}')} "
             f"| {f(r, 'head_ms', '{:.1f}')} ({f(r, 'head_forward_ms', '{:.1f}')} / "
@@ -167,27 +247,30 @@ def markdown(rows, ratios, own, device, threads):
 
 
 def plot(rows, path, paper=None):
+    """Accuracy vs latency; the paper's curve (nuScenes NDS) only next to NDS."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = {r.get("accuracy_key") for r in rows if r.get("accuracy_key")}
+    metric = names.pop() if len(names) == 1 else "accuracy"
     fig, ax = plt.subplots(figsize=(6, 4.2))
     styles = {"uniform": ("tab:blue", "o", "uniform downsampling"), "lzu": ("tab:red", "s", "LZU")}
     for family, (color, marker, label) in styles.items():
-        pts = sorted((r["latency_ms"], r["NDS"], r["scale"]) for r in rows
-                     if r["family"] == family and r.get("NDS") is not None)
+        pts = sorted((r["latency_ms"], r["accuracy"], r["scale"]) for r in rows
+                     if r["family"] == family and r.get("accuracy") is not None)
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color,
                     label=f"{label} (this run)")
             for x, y, s in pts:
                 ax.annotate(f"{s:g}x", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        if paper and paper.get(family):
+        if paper and paper.get(family) and metric == "NDS":
             xs, ys = zip(*sorted(paper[family]), strict=True)
             ax.plot(xs, ys, marker=marker, color=color, linestyle="--", alpha=0.5,
                     label=f"{label} (paper)")
     ax.set_xlabel("latency per image (ms)")
-    ax.set_ylabel("NDS")
+    ax.set_ylabel(metric)
     ax.set_title("Accuracy vs latency")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -213,24 +296,28 @@ def main(argv=None):
         model = build(cfg, ckpt, device)
         if ckpt is None:
             share_weights(model, shared)
-        ann = osp.join(cfg.test_dataloader.dataset.data_root, cfg.test_dataloader.dataset.ann_file)
-        use_fake = args.fake_inputs or not osp.isfile(ann)
-        batches, data_ms = (fake_batches if use_fake else loader_batches)(cfg, model, distinct)
+        use_fake = args.fake_inputs or not data_available(cfg)
+        if use_fake:
+            batches, data_ms = fake_batches(cfg, model, distinct, args.frame_size)
+        else:
+            batches, data_ms = loader_batches(cfg, model, distinct)
         runs.append((model, batches))
         metrics_path = args.metrics[i] if i < len(args.metrics) else newest_metrics(name)
         summary = read_summary(metrics_path)
+        key = next((k for k in ACCURACY_KEYS if k in summary), None)
         rows.append({"name": name, "config": config, "family": "lzu" if is_lzu(model) else "uniform",
-                     "scale": model_scale(cfg), "data_ms": data_ms, "NDS": summary.get("NDS"),
-                     "mAP": summary.get("mAP"), "metrics": metrics_path,
-                     "inputs": "fake" if use_fake else "dataset"})
+                     "task": task_of(model), "scale": model_scale(cfg), "data_ms": data_ms,
+                     "NDS": summary.get("NDS"), "mAP": summary.get("mAP"),
+                     "accuracy_key": key, "accuracy": summary.get(key) if key else None,
+                     "metrics": metrics_path, "inputs": "fake" if use_fake else "dataset"})
     print(f"timing {len(runs)} models interleaved: {args.warmup} warm-up + {args.iters} iterations",
           flush=True)
     for row, lat in zip(rows, measure_latencies(runs, device, args.warmup, args.iters), strict=True):
         row.update(lat)
         print(f"{row['name']}: {lat['latency_ms']:.1f} ms (p90 {lat['latency_p90_ms']:.1f}); "
               f"zoom {lat['zoom_ms']:.2f}, backbone+neck {lat['backbone_neck_ms']:.1f}, "
-              f"head {lat['head_forward_ms']:.1f} + decode/NMS {lat['postprocess_ms']:.1f} ms; "
-              f"NDS {row['NDS']}", flush=True)
+              f"head {lat['head_ms']:.1f} ms; {row['accuracy_key'] or 'accuracy'} "
+              f"{row['accuracy']}", flush=True)
     ratios, own = overheads(rows)
     paper = None
     if args.paper_results:

@@ -21,6 +21,10 @@ ResNet-50-FPN backbone on the zoomed image (torchvision, random weights); it
 prints the share.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import statistics
 import sys

@@ -6,6 +6,10 @@ Writes nuscenes_infos_train.pkl and nuscenes_infos_val.pkl (mmdet3d v2 format,
 with per-camera instances) into the data root.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import sys
 

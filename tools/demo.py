@@ -19,6 +19,10 @@ them, and a rerun with other --seed/--scenes/--samples/--iters stops with a mess
 instead of mixing results. --fresh deletes the work dir and starts over.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import json
 import os
@@ -29,8 +33,11 @@ import subprocess
 import sys
 import time
 
+from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
+from lzu.infra.errors import UserInputError
+from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
@@ -138,7 +145,7 @@ def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
             diff = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
             sys.exit(f"[demo] error: {wd} holds data and checkpoints made with other options "
                      f"({diff}); rerun with --fresh to start over, or pick another --work-dir")
-    elif osp.isdir(wd) and os.listdir(wd):
+    elif osp.isdir(wd) and set(os.listdir(wd)) - {LOCK_NAME}:
         sys.exit(f"[demo] error: {wd} exists but was not made by this demo (no demo_options.json); "
                  "rerun with --fresh to start over, or pick another --work-dir")
     else:
@@ -147,11 +154,67 @@ def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
 
 
 def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
-    """``args.work_dir``, emptied first with --fresh, checked against its recorded options."""
-    if args.fresh and osp.isdir(args.work_dir):
-        shutil.rmtree(args.work_dir)
-    check_options(args.work_dir, args, keys)
-    return args.work_dir
+    """``args.work_dir``, locked for this demo (a second demo there is refused, naming the
+    first), emptied first with --fresh, checked against its recorded options.
+
+    A work dir holding a symbolic link is refused (the demo writes and deletes there).
+    """
+    wd = args.work_dir
+    try:
+        refuse_symlinks(wd)
+        acquire_lock(wd)
+    except UserInputError as err:
+        sys.exit(f"[demo] error: {err}")
+    if args.fresh:
+        for name in os.listdir(wd):
+            if name != LOCK_NAME:
+                path = osp.join(wd, name)
+                shutil.rmtree(path) if osp.isdir(path) else os.unlink(path)
+    check_options(wd, args, keys)
+    return wd
+
+
+def ensure_synthetic(root, options, cmd, derived, step):
+    """Run the generator ``cmd`` unless ``root`` holds a complete set made with ``options``
+    (its completion record, written last, lists every file and its size).
+
+    A regenerated set replaces the old one with what was made from it (info files), and the
+    ``derived`` paths outside it (saliency, converted copies) are deleted. Returns whether it
+    was (re)generated.
+    """
+    why = check_complete(root, options)
+    if why is None:
+        say(f"{step} reusing {root} (complete)")
+        return False
+    say(f"{step} generating the synthetic set under {root} ({why})")
+    for path in derived:
+        if osp.islink(path) or osp.isfile(path):
+            os.unlink(path)
+        elif osp.isdir(path):
+            shutil.rmtree(path)
+    run(cmd)
+    why = check_complete(root, options)
+    if why is not None:
+        sys.exit(f"[demo] error: the generator ran but {root} is not complete: {why}")
+    return True
+
+
+def nuscenes_options(args):
+    """What make_synthetic_nuscenes.py records for the demo's options (completion record)."""
+    return {"train_scenes": args.scenes[0], "val_scenes": args.scenes[1],
+            "samples_per_scene": args.samples, "seed": args.seed, "image_size": [1600, 900]}
+
+
+def ensure_infos(py, wd, data):
+    """mmdet3d's infos for ``data`` (a complete synthetic set): made unless both exist. The
+    generator deletes them with the set they were made from, so existing ones are current."""
+    infos = [osp.join(data, f"nuscenes_infos_{s}.pkl") for s in ("train", "val")]
+    if all(osp.isfile(p) for p in infos):
+        say("    reusing the info files")
+        return
+    say("    preparing infos with mmdet3d's converter")
+    run([py, "tools/create_data.py", "--root-path", data, "--version", "v1.0-mini",
+         "--max-sweeps", "0"], log=osp.join(wd, "create_data.log"))
 
 
 def write_results(wd, payload, md, extra=()):
@@ -206,20 +269,14 @@ def main(argv=None):
     data = osp.join(wd, "data")
     py = sys.executable
 
-    if not osp.isfile(osp.join(data, "v1.0-mini", "sample.json")):
-        say("1/7 generating the synthetic nuScenes-format set")
-        run([py, "tools/make_synthetic_nuscenes.py", "--root", data, "--train-scenes",
-             str(args.scenes[0]), "--val-scenes", str(args.scenes[1]),
-             "--samples-per-scene", str(args.samples), "--seed", str(args.seed)])
-    else:
-        say(f"1/7 reusing {data}")
-    if not osp.isfile(osp.join(data, "nuscenes_infos_val.pkl")):
-        say("2/7 preparing infos with mmdet3d's converter")
-        run([py, "tools/create_data.py", "--root-path", data, "--version", "v1.0-mini",
-             "--max-sweeps", "0"], log=osp.join(wd, "create_data.log"))
-    else:
-        say("2/7 reusing the info files")
     saliency = osp.join(wd, "saliency.pkl")
+    models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
+    ensure_synthetic(data, nuscenes_options(args), [
+        py, "tools/make_synthetic_nuscenes.py", "--root", data, "--train-scenes",
+        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
+        str(args.samples), "--seed", str(args.seed)], [saliency, *models], "1/7")
+    say("2/7 infos")
+    ensure_infos(py, wd, data)
     if not osp.isfile(saliency):
         say("3/7 building the saliency from the training boxes")
         run([py, "tools/make_saliency.py", "--infos", osp.join(data, "nuscenes_infos_train.pkl"),

@@ -11,9 +11,14 @@
 Reuses what exists when made with the same options (demo_options.json); --fresh starts over.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 import time
 
@@ -22,6 +27,9 @@ sys.path.insert(0, osp.join(ROOT, "tools"))
 
 from demo import (  # noqa: E402  (the 3-D demo's helpers)
     demo_parser,
+    ensure_infos,
+    ensure_synthetic,
+    nuscenes_options,
     run,
     say,
     schedule_options,
@@ -30,8 +38,14 @@ from demo import (  # noqa: E402  (the 3-D demo's helpers)
     write_results,
 )
 
+from lzu.data.synthetic.completion import (  # noqa: E402
+    COMPLETE_FILE,
+    check_complete,
+    finish,
+)
 from lzu.infra.atomic_io import atomic_savefig  # noqa: E402
 from lzu.infra.cli import run_main  # noqa: E402
+from lzu.infra.workdir import file_sha256  # noqa: E402
 
 MODELS = (("uniform", "configs/det2d/demo/fcos_uniform_demo.py"),
           ("LZU", "configs/det2d/demo/lzu_fcos_demo.py"))
@@ -46,25 +60,33 @@ def parse_args(argv=None):
 def prepare_data(py, wd, args):
     nusc = osp.join(wd, "nuscenes")
     data = osp.join(wd, "data")
-    if not osp.isfile(osp.join(nusc, "v1.0-mini", "sample.json")):
-        say("1/6 generating the synthetic scenes")
-        run([py, "tools/make_synthetic_nuscenes.py", "--root", nusc, "--train-scenes",
-             str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
-             str(args.samples), "--seed", str(args.seed)])
-    if not osp.isfile(osp.join(nusc, "nuscenes_infos_val.pkl")):
-        run([py, "tools/create_data.py", "--root-path", nusc, "--version", "v1.0-mini",
-             "--max-sweeps", "0"], log=osp.join(wd, "create_data.log"))
+    saliency = osp.join(wd, "saliency.pkl")
+    models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
+    ensure_synthetic(nusc, nuscenes_options(args), [
+        py, "tools/make_synthetic_nuscenes.py", "--root", nusc, "--train-scenes",
+        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
+        str(args.samples), "--seed", str(args.seed)], [data, saliency, *models], "1/6")
+    ensure_infos(py, wd, nusc)
     ann = osp.join(data, "Argoverse-HD", "annotations")
-    if not osp.isfile(osp.join(ann, "val.json")):
+    # the Argoverse-HD copy is complete when its record names the scenes' own record
+    source = {"from": file_sha256(osp.join(nusc, COMPLETE_FILE))}
+    if check_complete(data, source) is not None:
         say("2/6 writing the Argoverse-HD layout (COCO json, 8 classes)")
+        if osp.isdir(data):
+            shutil.rmtree(data)
+        for path in (saliency, *models):
+            if osp.isfile(path):
+                os.unlink(path)
+            elif osp.isdir(path):
+                shutil.rmtree(path)
         from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
 
         counts = write_argoverse_hd_from_nuscenes(nusc, data)
+        finish(data, source)
         for split, (images, boxes) in counts.items():
             say(f"    {split}: {images} images, {boxes} boxes")
     else:
-        say(f"1-2/6 reusing {data}")
-    saliency = osp.join(wd, "saliency.pkl")
+        say(f"1-2/6 reusing {data} (complete)")
     if not osp.isfile(saliency):
         say("3/6 building the saliency from the training boxes")
         run([py, "tools/make_saliency.py", "--coco", osp.join(ann, "train.json"),

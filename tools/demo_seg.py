@@ -14,6 +14,10 @@
 Reuses what exists when made with the same options (demo_options.json); --fresh starts over.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import json
 import os
@@ -25,6 +29,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, "tools"))
 
 from demo import (  # noqa: E402  (the 3-D demo's helpers)
+    ensure_synthetic,
     run,
     say,
     start_work_dir,
@@ -74,14 +79,14 @@ def size_options(label, size):
 
 def prepare_data(py, wd, args):
     data = osp.join(wd, "data")
-    if not osp.isdir(osp.join(data, "gtFine", "val")):
-        say("1/5 writing the synthetic Cityscapes-layout set")
-        run([py, "tools/make_synthetic_cityscapes.py", "--root", data, "--train-frames",
-             str(args.frames[0]), "--val-frames", str(args.frames[1]), "--size",
-             *map(str, FRAME_SIZE), "--seed", str(args.seed)])
-    else:
-        say(f"1/5 reusing {data}")
     saliency = osp.join(wd, "saliency.pkl")
+    options = dict(train_frames=args.frames[0], val_frames=args.frames[1],
+                   size=list(FRAME_SIZE), seed=args.seed)
+    models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
+    ensure_synthetic(data, options, [
+        py, "tools/make_synthetic_cityscapes.py", "--root", data, "--train-frames",
+        str(args.frames[0]), "--val-frames", str(args.frames[1]), "--size",
+        *map(str, FRAME_SIZE), "--seed", str(args.seed)], [saliency, *models], "1/5")
     if not osp.isfile(saliency):
         say("2/5 building the saliency from the training labels' class boundaries")
         run([py, "tools/make_saliency.py", "--seg-labels", osp.join(data, "gtFine", "train"),

@@ -14,6 +14,10 @@ An existing output file (e.g. the paper's own saliency.pkl) is never
 overwritten unless --force is given.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import os.path as osp
 import sys

@@ -8,6 +8,10 @@ mmseg's CityscapesDataset reads it as it reads Cityscapes (leftImg8bit/, gtFine/
 synthetic set under --root is replaced; a real Cityscapes set there is never touched.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import sys
 import time

@@ -8,6 +8,10 @@ lzu/data/synthetic/nuscenes_writer.py. A previous synthetic set under --root is
 replaced; a real nuScenes set there is never touched.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import sys
 import time

@@ -17,6 +17,10 @@ Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 3. Evaluate the trained model.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import os
 import os.path as osp
@@ -141,11 +145,20 @@ def ensure_saliency(config, data_root, extra):
         if path.startswith(own_root):
             path = osp.join(data_root, path[len(own_root):])
     path = osp.abspath(path)
-    if osp.isfile(path):
-        say(f"using saliency {path} (never overwritten)")
-    else:
-        say(f"{path} is missing: building it from the training set under {data_root}")
-        run(saliency_command(cfg, data_root, path))
+    from lzu.infra.errors import UserInputError
+    from lzu.infra.workdir import locked
+
+    # two experiments needing one saliency: the second waits for the first to build it
+    lock = osp.join(osp.dirname(path), f".{osp.basename(path)}.lock")
+    try:
+        with locked(lock, f"the saliency {path} being built"):
+            if osp.isfile(path):
+                say(f"using saliency {path} (never overwritten)")
+            else:
+                say(f"{path} is missing: building it from the training set under {data_root}")
+                run(saliency_command(cfg, data_root, path))
+    except UserInputError as err:
+        sys.exit(f"[run.sh] error: {err}")
     return [] if given else ["--cfg-options", f"{SALIENCY_KEY}={path}"]
 
 

@@ -1,5 +1,9 @@
 """Evaluate a checkpoint: mmdet3d conventions (config, checkpoint, --work-dir, --cfg-options, --launcher)."""
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 from lzu.infra.cli import run_main
 from lzu.infra.entrypoints import evaluate_main
 

@@ -1,5 +1,9 @@
 """Train a detector: mmdet3d conventions (config, --work-dir, --resume, --cfg-options, --launcher)."""
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 from lzu.infra.cli import run_main
 from lzu.infra.entrypoints import train_main
 

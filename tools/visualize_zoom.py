@@ -9,6 +9,10 @@ the original image. With --features, also one FPN level of the config's model
 (random init unless --checkpoint) before and after unzoom.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import os
 import os.path as osp

@@ -19,6 +19,7 @@ import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowli
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.checkpoint import CheckpointError
 from lzu.infra.cli import fail
+from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import (
     DictAction,
@@ -33,6 +34,8 @@ from lzu.infra.workdir import (
     file_sha256,
     fingerprint_id,
     latest_valid_checkpoint,
+    locked,
+    refuse_symlinks,
     remove_stale_tmp,
     run_fingerprint,
 )
@@ -69,9 +72,11 @@ def _is_rank0():
 
 
 def _claim_work_dir(cfg):
-    """Lock the work dir, clear stale temporaries, refuse a differently configured run."""
+    """Lock the work dir, clear stale temporaries, refuse a differently configured run
+    and a work dir holding a symbolic link."""
     if not _is_rank0():
         return
+    refuse_symlinks(cfg.work_dir)
     acquire_lock(cfg.work_dir)
     for path in remove_stale_tmp(cfg.work_dir):
         print(f"removed '{path}', left by an interrupted write", file=sys.stderr)
@@ -119,13 +124,42 @@ def train_main(argv=None):
         if not osp.isfile(args.resume):
             _fail(f"--resume checkpoint '{args.resume}' not found")
         cfg.resume, cfg.load_from = True, args.resume
+    # checkpoints carry torch's RNG state: a resumed run is bit-exact (dropout)
+    cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), dict(type="RNGStateHook")]
+    deterministic_cpu_kernels()  # the same seed gives the same weights on a busy machine too
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
+        _explain_resume_errors(runner)
         runner.train()
     except UserInputError as err:
         _fail(err)
     return runner
+
+
+def _explain_resume_errors(runner):
+    """Make the runner's ``resume`` fail with one clear message when the checkpoint's optimizer
+    state does not fit this run's optimizer (another parameter grouping: ``paramwise_cfg``,
+    frozen stages, another optimizer type), instead of torch's bare "loaded state dict has a
+    different number of parameter groups"."""
+    resume = runner.resume
+
+    def checked_resume(filename, *args, **kwargs):
+        try:
+            return resume(filename, *args, **kwargs)
+        except (ValueError, KeyError) as err:
+            text = str(err)
+            if "parameter group" not in text and "state dict" not in text:
+                raise
+            raise CheckpointError(
+                f"cannot resume from '{filename}': its optimizer state does not fit this run's "
+                f"optimizer ({text.strip().rstrip('.')}); the optimizer or its parameter "
+                "grouping (optim_wrapper, paramwise_cfg, frozen stages) differs from the run "
+                "that wrote it. Resume with that run's config, or start a new run from its "
+                "weights only: --cfg-options load_from=<checkpoint> without --resume"
+            ) from None
+
+    runner.resume = checked_resume
 
 
 UNSAFE_FLAG = "--unsafe-trust-checkpoint"
@@ -156,7 +190,8 @@ def load_weights(runner, checkpoint, config, trust=False):
 
 
 def evaluation_provenance(cfg, checkpoint, cfg_options):
-    """What produced a set of metrics: overrides, checkpoint and saliency hashes, and an id."""
+    """What produced a set of metrics: overrides, checkpoint and saliency hashes, the data
+    (data root, split, pipeline), the evaluator, and an id over all of them."""
     fingerprint = run_fingerprint(cfg, "test_dataloader")
     fingerprint["checkpoint_sha256"] = file_sha256(checkpoint)
     return {
@@ -166,6 +201,8 @@ def evaluation_provenance(cfg, checkpoint, cfg_options):
         "saliency_sha256": fingerprint["saliency_sha256"],
         "model": fingerprint["model"],
         "test_pipeline": fingerprint["pipeline"],
+        "test_data": fingerprint["data"],
+        "evaluator": fingerprint["evaluator"],
     }
 
 
@@ -181,8 +218,9 @@ def metrics_destination(out, work_dir, checkpoint, provenance):
     """``(metrics path, results tag)``; never overwrites the metrics of another evaluation.
 
     The default ``<work_dir>/metrics_<checkpoint>.json`` is used unless it holds
-    metrics of a differently configured evaluation; then ``..._<id>.json``. An
-    explicit ``--out`` holding another evaluation's metrics is refused.
+    metrics of a differently configured evaluation (model, checkpoint, saliency, data
+    root, split, pipeline, evaluator); then ``..._<id>.json``. An explicit ``--out``
+    holding another evaluation's metrics is refused.
     """
     eid = provenance["evaluation_id"]
     name = osp.splitext(osp.basename(checkpoint))[0]
@@ -257,7 +295,25 @@ def evaluate_main(argv=None):
         _fail(err)
     if not osp.isfile(args.checkpoint):
         _fail(f"checkpoint '{args.checkpoint}' not found")
+    try:
+        refuse_symlinks(cfg.work_dir)
+    except UserInputError as err:
+        _fail(err)
     provenance = evaluation_provenance(cfg, args.checkpoint, args.cfg_options)
+    if args.out:
+        lock = osp.join(osp.dirname(osp.abspath(args.out)), f".{osp.basename(args.out)}.lock")
+    else:
+        name = osp.splitext(osp.basename(args.checkpoint))[0]
+        lock = osp.join(cfg.work_dir, f".metrics_{name}.lock")
+    if not _is_rank0():
+        return _evaluate(args, cfg, provenance)
+    # two evaluations of one checkpoint in one work dir take turns: the second chooses its
+    # metrics file after the first has written its own
+    with locked(lock, f"another evaluation of '{args.checkpoint}' in '{cfg.work_dir}'"):
+        return _evaluate(args, cfg, provenance)
+
+
+def _evaluate(args, cfg, provenance):
     try:
         out, tag = metrics_destination(args.out, cfg.work_dir, args.checkpoint, provenance)
     except UserInputError as err:
@@ -273,6 +329,7 @@ def evaluate_main(argv=None):
                 metric[arg] = osp.join(cfg.work_dir, f"results_{tag}")
                 break
     cfg.load_from = None
+    deterministic_cpu_kernels()
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)

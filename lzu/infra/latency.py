@@ -1,4 +1,4 @@
-"""Per-image latency of a mono-3D detector, split into its parts.
+"""Per-image latency of a detector (mono-3D or 2-D) or segmentor, split into its parts.
 
 ``measure_latencies`` times ``model.predict`` at batch size 1 (warm-up, then N
 timed calls; CUDA is synchronised before every clock read) and, in a second
@@ -7,8 +7,13 @@ loop, the parts that ``predict`` is made of:
 * ``zoom``: LZU's zoom (grid lookup, ``grid_sample``, pad) and unzoom of every
   FPN level (0 for a uniform baseline);
 * ``backbone_neck``: backbone + FPN;
-* ``head``: the dense head (``head_forward``) plus box decoding and NMS
-  (``postprocess``).
+* ``head``: a dense head (``head_forward``) plus box decoding and NMS
+  (``postprocess``); a two-stage detector's RPN + RoI heads (``head`` only); a
+  segmentor's decode head (``head_forward``, logits at the image size) plus mmseg's
+  postprocessing to the original size (``postprocess``).
+
+A model's inputs are what its data preprocessor returns: a dict holding ``imgs``
+(mmdet3d) or a tensor (mmdet, mmseg).
 """
 
 import statistics
@@ -54,9 +59,29 @@ class _Clock:
         return time.perf_counter()
 
 
+def _heads(model, feats, samples, clock):
+    """The head part of ``predict`` on ``feats``: ``(ms of the forward, ms of the rest)``;
+    the second is None when the two are not separable (two-stage detectors)."""
+    metas = [s.metainfo for s in samples]
+    t0 = clock()
+    if hasattr(model, "decode_head"):  # mmseg encoder-decoder
+        logits = model.decode_head.predict(feats, metas, model.test_cfg)
+        t1 = clock()
+        model.postprocess_result(logits, samples)
+        return (t1 - t0) * 1e3, (clock() - t1) * 1e3
+    if hasattr(model, "roi_head"):  # two-stage detector
+        proposals = model.rpn_head.predict(feats, samples, rescale=False)
+        model.roi_head.predict(feats, proposals, samples, rescale=True)
+        return (clock() - t0) * 1e3, None
+    outs = model.bbox_head(feats)
+    t1 = clock()
+    model.bbox_head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
+    return (t1 - t0) * 1e3, (clock() - t1) * 1e3
+
+
 def _parts(model, inputs, samples, clock):
     """Run ``predict``'s steps one by one; returns ms per part."""
-    imgs = inputs["imgs"]
+    imgs = inputs["imgs"] if isinstance(inputs, dict) else inputs
     t0 = clock()
     zoom_ms = 0.0
     if is_lzu(model):
@@ -72,19 +97,12 @@ def _parts(model, inputs, samples, clock):
         feats = model.unzoom_features(feats, state)
     t3 = clock()
     zoom_ms += (t3 - t2) * 1e3
-    outs = model.bbox_head(feats)
-    t4 = clock()
-    model.bbox_head.predict_by_feat(
-        *outs, batch_img_metas=[s.metainfo for s in samples], rescale=True
-    )
-    t5 = clock()
-    return {
-        "zoom_ms": zoom_ms,
-        "backbone_neck_ms": (t2 - t1) * 1e3,
-        "head_ms": (t5 - t3) * 1e3,
-        "head_forward_ms": (t4 - t3) * 1e3,
-        "postprocess_ms": (t5 - t4) * 1e3,
-    }
+    head_ms, post_ms = _heads(model, feats, samples, clock)
+    parts = {"zoom_ms": zoom_ms, "backbone_neck_ms": (t2 - t1) * 1e3,
+             "head_ms": head_ms + (post_ms or 0.0)}
+    if post_ms is not None:
+        parts.update(head_forward_ms=head_ms, postprocess_ms=post_ms)
+    return parts
 
 
 def measure_latencies(runs, device, warmup=5, iters=20):

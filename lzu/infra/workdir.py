@@ -3,23 +3,34 @@
 * ``acquire_lock``: one training per work dir. An ``fcntl`` lock on
   ``<work_dir>/.lzu.lock`` (released by the kernel when the process dies, even by
   SIGKILL); a second run is refused with the holder's PID.
+* ``locked``: the same kind of lock on any file (a metrics file, a saliency being built),
+  waiting for the holder instead of refusing.
+* ``refuse_symlinks``: the tools (and mmengine: ``last_checkpoint``, the config dump) write
+  and delete files in their work dir by name; a symbolic link planted there would send
+  those writes outside it, so a work dir holding one is refused, naming it.
 * ``check_run_fingerprint``: what defines the experiment (the model config, the
-  saliency file's contents, the training pipeline) is recorded in
-  ``<work_dir>/lzu_run.json``; a run that differs is refused once the work dir
-  holds checkpoints, so it can neither resume nor overwrite them. Schedule length,
-  workers and logging may change (extending a run is resuming it).
-* ``remove_stale_tmp``: temporaries of atomic writes left by a kill.
+  saliency file's contents, the training data and pipeline, the optimizer, the LR
+  schedule and the seed) is recorded in ``<work_dir>/lzu_run.json``; a run that
+  differs is refused once the work dir holds checkpoints, so it can neither resume
+  nor overwrite them (mmengine would resume the old optimizer and schedule state
+  while the dumped config claimed the new values). The number of iterations or
+  epochs, workers and logging may change (extending a run is resuming it).
+* ``remove_stale_tmp``: temporaries of atomic writes left by a kill (never following
+  a directory symlink).
 * ``latest_valid_checkpoint``: the newest ``epoch_N``/``iter_N`` checkpoint that is
   a complete file; mmengine's ``last_checkpoint`` marker is not trusted.
 """
 
 import contextlib
+import errno
 import fcntl
 import glob
 import hashlib
 import json
 import os
 import os.path as osp
+import stat
+import sys
 import time
 import zipfile
 
@@ -31,6 +42,8 @@ __all__ = [
     "check_run_fingerprint",
     "file_sha256",
     "latest_valid_checkpoint",
+    "locked",
+    "refuse_symlinks",
     "remove_stale_tmp",
     "run_fingerprint",
 ]
@@ -49,6 +62,27 @@ def _ensure_writable(work_dir):
         raise UserInputError(f"work dir '{work_dir}' is not writable")
 
 
+def _open_lock_file(path):
+    """Open (create) a lock file, never through a symbolic link."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UserInputError(
+                f"lock file '{path}' is a symbolic link (to '{os.readlink(path)}'); the lock "
+                "is written, so it must be a plain file: remove the link") from None
+        raise UserInputError(f"cannot open lock file '{path}': {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserInputError(f"lock file '{path}' is not a plain file: remove it")
+    return fd
+
+
+def _stamp(fd):
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+
+
 def acquire_lock(work_dir):
     """Hold ``<work_dir>/.lzu.lock`` for the life of this process, or raise naming the holder."""
     work_dir = osp.abspath(work_dir)
@@ -56,7 +90,7 @@ def acquire_lock(work_dir):
         return
     _ensure_writable(work_dir)
     path = osp.join(work_dir, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -66,18 +100,67 @@ def acquire_lock(work_dir):
             f"work dir '{work_dir}' is in use by another run ({holder}); wait for it to "
             "finish, or give this run another --work-dir"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"PID {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+    _stamp(fd)
     _held[work_dir] = fd
 
 
+@contextlib.contextmanager
+def locked(path, what):
+    """Hold an exclusive lock on ``path`` (created; never through a symlink) for the block.
+
+    If another process holds it, say so on stderr (``what`` names the resource) and wait.
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fd = _open_lock_file(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            print(f"waiting for {what}: another process holds '{path}' ({holder})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _stamp(fd)
+        yield
+    finally:
+        os.close(fd)
+
+
+def refuse_symlinks(work_dir):
+    """Raise ``UserInputError`` naming the first symbolic link found below ``work_dir``.
+
+    The work dir itself may be a link (e.g. to a scratch disk); links *inside* it are not
+    followed by the walk, and refused.
+    """
+    if not osp.isdir(work_dir):
+        return
+    for top, dirs, files in os.walk(work_dir, followlinks=False):
+        for name in sorted(dirs + files):
+            path = osp.join(top, name)
+            if osp.islink(path):
+                raise UserInputError(
+                    f"work dir '{work_dir}' holds a symbolic link '{path}' -> "
+                    f"'{os.readlink(path)}'; the tools and mmengine write and delete files in "
+                    "their work dir by name and would follow it out of the work dir: remove "
+                    "the link, or use another --work-dir")
+
+
 def remove_stale_tmp(work_dir):
-    """Delete ``.<name>.<random>.tmp`` files of interrupted atomic writes; returns their paths."""
-    stale = glob.glob(osp.join(work_dir, "**", ".*.tmp"), recursive=True)
-    for path in stale:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    return stale
+    """Delete ``.<name>.<random>.tmp`` files of interrupted atomic writes; returns their paths.
+
+    Only plain files are removed, and the search never follows a symbolic link.
+    """
+    stale = []
+    for top, _, files in os.walk(work_dir, followlinks=False):
+        for name in files:
+            path = osp.join(top, name)
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.unlink(path)
+                    stale.append(path)
+    return sorted(stale)
 
 
 def file_sha256(path, chunk=1 << 20):
@@ -110,15 +193,32 @@ def saliency_sha256(model_cfg):
     return None
 
 
-def run_fingerprint(cfg, pipeline_key="train_dataloader"):
-    """What defines an experiment: model config, saliency contents, the data pipeline."""
-    loader = cfg.get(pipeline_key) or {}
-    dataset = loader.get("dataset", {}) if hasattr(loader, "get") else {}
-    return {
+def run_fingerprint(cfg, loader_key="train_dataloader"):
+    """What defines a run on ``loader_key``'s data.
+
+    Always: the model config, the saliency's contents, the data pipeline and the dataset
+    (data root, annotation file or folders: the split, metainfo, wrappers). For training
+    also the optimizer, the LR schedule and the seed; for an evaluation its evaluator.
+    """
+    loader = cfg.get(loader_key) or {}
+    dataset = _plain(loader.get("dataset", {}) if hasattr(loader, "get") else {})
+    inner = dataset
+    while isinstance(inner, dict) and isinstance(inner.get("dataset"), dict):
+        inner = inner["dataset"]  # RepeatDataset, CBGSDataset, ...
+    pipeline = inner.pop("pipeline", None) if isinstance(inner, dict) else None
+    fingerprint = {
         "model": _plain(cfg.model),
         "saliency_sha256": saliency_sha256(cfg.model),
-        "pipeline": _plain(dataset.get("pipeline")),
+        "pipeline": pipeline,
+        "data": dataset,
     }
+    if loader_key.startswith("train"):
+        fingerprint["optim_wrapper"] = _plain(cfg.get("optim_wrapper"))
+        fingerprint["param_scheduler"] = _plain(cfg.get("param_scheduler"))
+        fingerprint["randomness"] = _plain(cfg.get("randomness"))
+    else:
+        fingerprint["evaluator"] = _plain(cfg.get(loader_key.replace("dataloader", "evaluator")))
+    return fingerprint
 
 
 def fingerprint_id(fingerprint):
@@ -157,11 +257,16 @@ def _checkpoints(work_dir):
 def check_run_fingerprint(work_dir, fingerprint):
     """Refuse a run that differs from the one whose checkpoints ``work_dir`` holds; record it."""
     record = osp.join(work_dir, RECORD_NAME)
-    if osp.isfile(record) and _checkpoints(work_dir):
-        with open(record, encoding="utf-8") as f:
-            before = json.load(f).get("fingerprint")
-        if before is not None and before != fingerprint:
-            diff = "\n  ".join(fingerprint_diff(before, fingerprint))
+    if _checkpoints(work_dir):
+        before = None
+        if osp.isfile(record):
+            with open(record, encoding="utf-8") as f:
+                before = json.load(f).get("fingerprint")
+        if before is not None:  # a record of an older version: compare what it holds
+            before = {k: v for k, v in before.items() if k in fingerprint}
+            now = {k: v for k, v in fingerprint.items() if k in before}
+        if before is not None and before != now:
+            diff = "\n  ".join(fingerprint_diff(before, now))
             raise UserInputError(
                 f"work dir '{work_dir}' holds checkpoints of a run configured differently:\n  "
                 f"{diff}\nthis run would resume from or overwrite them; give it another "

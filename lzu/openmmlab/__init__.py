@@ -12,6 +12,7 @@
 * ``ArgoverseHDDataset``        (mmdet DATASETS) CocoDataset for Argoverse-HD's json
 * ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
 * ``PerClassIoUMetric``         (mmseg METRICS) IoUMetric that also returns per-class IoU
+* ``RNGStateHook``              (HOOKS) checkpoints carry torch's RNG state: bit-exact resume
 """
 
 from mmdet3d.registry import MODELS
@@ -36,6 +37,7 @@ from lzu.openmmlab.detector import (
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
+from lzu.openmmlab.rng_state import RNGStateHook
 from lzu.openmmlab.seg_metric import PerClassIoUMetric
 from lzu.openmmlab.segmentor import LZUCascadeEncoderDecoder, LZUEncoderDecoder
 
@@ -68,4 +70,5 @@ __all__ = [
     "LZUEncoderDecoder",
     "LZUCascadeEncoderDecoder",
     "PerClassIoUMetric",
+    "RNGStateHook",
 ]

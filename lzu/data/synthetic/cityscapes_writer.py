@@ -17,16 +17,19 @@ horizon (what LZU's zoom magnifies). Pixel colours are drawn per object around a
 class colour, with shading and noise, so a class is not one colour.
 
 Frames are ``size = (H, W)`` (default 512 x 1024, half Cityscapes' 1024 x 2048).
-A previous synthetic set under ``root`` is replaced; a folder this generator
-did not write (no marker file) is refused.
+A previous synthetic set under ``root`` is replaced, with everything made from it; a
+folder this generator did not write (no marker file) is refused. The set is complete
+once ``lzu.data.synthetic.completion.check_complete(root, options)`` says so (its record
+is written last).
 """
 
-import json
 import os
-import shutil
 
 import cv2
 import numpy as np
+
+from lzu.data.synthetic import completion
+from lzu.infra.atomic_io import atomic_write_bytes
 
 __all__ = ["CLASSES", "IGNORE", "MARKER_FILE", "TRAIN_IDS", "render_frame",
            "write_synthetic_cityscapes"]
@@ -230,32 +233,13 @@ def render_frame(rng, height=512, width=1024):
     return np.clip(noisy, 0, 255).astype(np.uint8), label
 
 
-def _prepare_root(root, options):
-    marker = os.path.join(root, MARKER_FILE)
-    if os.path.isdir(os.path.join(root, "gtFine")) and not os.path.exists(marker):
-        raise FileExistsError(
-            f"{root} holds a Cityscapes-layout set that this generator did not write; "
-            "refusing to overwrite it"
-        )
-    for sub in ("leftImg8bit", "gtFine"):
-        shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
-    os.makedirs(root, exist_ok=True)
-    with open(marker, "w", encoding="utf-8") as fh:
-        json.dump(options, fh, sort_keys=True)
-        fh.write("\n")
-
-
 def _write_png(path, array):
     """PNG via cv2 (RGB images are written as cv2's BGR), atomically."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     data = array[..., ::-1] if array.ndim == 3 else array
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(data))
     if not ok:
         raise OSError(f"could not encode {path}")
-    tmp = path + ".part"
-    with open(tmp, "wb") as fh:
-        fh.write(buf.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def write_synthetic_cityscapes(root, train_frames=40, val_frames=10, size=(512, 1024), seed=0,
@@ -271,7 +255,7 @@ def write_synthetic_cityscapes(root, train_frames=40, val_frames=10, size=(512, 
         raise ValueError("train_frames and val_frames must be at least 1")
     options = dict(train_frames=train_frames, val_frames=val_frames, size=[height, width],
                    seed=seed)
-    _prepare_root(root, options)
+    completion.begin(root, MARKER_FILE, options, "Cityscapes-layout set")
     rng = np.random.default_rng(seed)
     jobs = [("train", i) for i in range(train_frames)] + [("val", i) for i in range(val_frames)]
     for split, i in (progress(jobs) if progress else jobs):
@@ -282,4 +266,5 @@ def write_synthetic_cityscapes(root, train_frames=40, val_frames=10, size=(512, 
         _write_png(os.path.join(root, "leftImg8bit", split, city, f"{stem}_leftImg8bit.png"), image)
         _write_png(os.path.join(root, "gtFine", split, city, f"{stem}_gtFine_labelTrainIds.png"),
                    label)
+    completion.finish(root, options)
     return {"train": train_frames, "val": val_frames}

@@ -33,11 +33,11 @@ and this module (the JSON tables, files on disk and the entry point).
 import hashlib
 import json
 import os
-import shutil
 
 import numpy as np
 from PIL import Image
 
+from lzu.data.synthetic import completion
 from lzu.data.synthetic.geometry import _make_cameras, _yaw_quaternion
 from lzu.data.synthetic.render import _background, _lidar_sweep, _render_camera, _visibility_token
 from lzu.data.synthetic.scene import _plan_scene
@@ -61,6 +61,7 @@ from lzu.data.synthetic.spec import (
     VERSION,
     VISIBILITY_LEVELS,
 )
+from lzu.infra.atomic_io import atomic_open
 
 __all__ = [
     "CAMERA_CHANNELS",
@@ -102,7 +103,7 @@ class _Tables:
         """Write every table to ``table_root/<name>.json``."""
         os.makedirs(table_root, exist_ok=True)
         for name in self.NAMES:
-            with open(os.path.join(table_root, f"{name}.json"), "w") as f:
+            with atomic_open(os.path.join(table_root, f"{name}.json"), "w") as f:
                 json.dump(self.rows[name], f, indent=0)
                 f.write("\n")
 
@@ -268,20 +269,11 @@ def _write_maps(tables, root):
 
 
 def _prepare_root(root, options):
-    """Make ``root`` ready: clear a previous synthetic set, refuse to touch a real one."""
-    marker = os.path.join(root, MARKER_FILE)
-    if os.path.exists(os.path.join(root, VERSION)) and not os.path.exists(marker):
-        raise FileExistsError(
-            f"{root} holds a {VERSION} dataset that this generator did not write; refusing to overwrite it"
-        )
-    if os.path.exists(marker):
-        for sub in (VERSION, "samples", "maps"):
-            shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+    """Make ``root`` ready: clear a previous synthetic set (and what was made from it, e.g. its
+    info files), refuse to touch a real one (``completion.begin``)."""
+    completion.begin(root, MARKER_FILE, options, f"{VERSION} dataset")
     for channel in CAMERA_CHANNELS + (LIDAR_CHANNEL,):
         os.makedirs(os.path.join(root, "samples", channel), exist_ok=True)
-    with open(marker, "w") as f:
-        json.dump(options, f, sort_keys=True)
-        f.write("\n")
 
 
 def write_synthetic_nuscenes(
@@ -337,4 +329,5 @@ def write_synthetic_nuscenes(
         summary[split]["annotations"] += n_ann
     _write_maps(tables, root)
     tables.write(os.path.join(root, VERSION))
+    completion.finish(root, options)
     return summary
