@@ -243,7 +243,7 @@ def test_a_terminated_check_leaves_its_report(tmp_path):
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    text, _ = proc.communicate(timeout=120)
+    text, _ = proc.communicate()
     assert proc.returncode == 124, text[-2000:]
     report = json.loads((out / "gpu_check.json").read_text())
     assert report["interrupted"].startswith("SIGTERM")

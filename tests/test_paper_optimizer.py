@@ -259,6 +259,19 @@ def _train_toy(work_dir, max_epochs, resume_from=None):
                                       map_location="cpu", weights_only=False)
 
 
+@pytest.fixture
+def restore_default_scope():
+    """A Runner makes its default scope the current one for the whole process; later tests
+    build from other registries, so put mmengine's scope table back as it was."""
+    from mmengine.registry import DefaultScope
+
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
+@pytest.mark.usefixtures("restore_default_scope")
 def test_resume_at_an_epoch_boundary_continues_the_same_lr_and_momentum(tmp_path):
     """50 iterations an epoch: epoch 5 ends mid warm-up, the epoch-8 step comes after resume."""
     straight, a = _train_toy(tmp_path / "straight", 10)

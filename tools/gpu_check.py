@@ -33,6 +33,10 @@ tests do) the CUDA parts are skipped with the reason and the report keeps its la
 Exit status 1 when a check failed, else 0.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import hashlib
 import json
@@ -57,6 +61,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
+from lzu.infra.cli import run_main  # noqa: E402
 from lzu.infra.latency import percentile  # noqa: E402
 
 SALIENCY = osp.join(ROOT, "saliency.pkl")
@@ -874,4 +879,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gpu_check"))

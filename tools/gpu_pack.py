@@ -19,6 +19,10 @@ an interrupted run leaves the previous pack whole. Exits non-zero, naming the pa
 when a pin has no usable distribution, and when the pack exceeds ``--max-mib``.
 """
 
+import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+
+# isort: split
+
 import argparse
 import hashlib
 import json
@@ -32,6 +36,8 @@ import tarfile
 import tempfile
 import time
 import zipfile
+
+from lzu.infra.cli import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONSTRAINTS = osp.join(ROOT, "mmdetection3d", "constraints.txt")
@@ -258,4 +264,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gpu_pack"))
