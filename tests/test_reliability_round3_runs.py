@@ -18,6 +18,7 @@ import time
 import pytest
 import torch
 from conftest import ROOT, run_tool
+from test_reliability import assert_clean_error
 
 from lzu.infra.errors import UserInputError
 from lzu.infra.runtime import load_config
@@ -27,14 +28,6 @@ TOOLS = sorted(p for p in glob.glob(osp.join(ROOT, "tools", "*.py"))
 LZU_DEMO = "configs/demo/lzu_fcos3d_demo.py"
 SEG_LZU = "configs/seg/demo/lzu_fcn_demo.py"
 SEG_UNIFORM = "configs/seg/demo/fcn_uniform_demo.py"
-
-
-def assert_clean_error(result, *fragments):
-    out = result.stdout + result.stderr
-    assert result.returncode != 0, out[-2000:]
-    assert "Traceback" not in out, out[-3000:]
-    for fragment in fragments:
-        assert fragment in out, f"{fragment!r} not in:\n{out[-2000:]}"
 
 
 def load_tool(name):

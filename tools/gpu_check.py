@@ -63,6 +63,7 @@ import torch  # noqa: E402
 from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
 from lzu.infra.cli import run_main  # noqa: E402
 from lzu.infra.latency import percentile  # noqa: E402
+from lzu.infra.workdir import file_sha256  # noqa: E402
 
 SALIENCY = osp.join(ROOT, "saliency.pkl")
 GOLDEN = osp.join(ROOT, "tests", "data", "paper_grids.npz")
@@ -438,14 +439,6 @@ def stage1(report, args):
 
 
 # ------------------------------------------------------------------- stage 2: the stack
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify_pack(pack):
     """``(manifest, problems)``: every listed file present with its sha256, mmcv's sdist patched."""
     with open(osp.join(pack, "manifest.json"), encoding="utf-8") as f:
@@ -455,7 +448,7 @@ def verify_pack(pack):
         path = osp.join(pack, entry["file"])
         if not osp.isfile(path):
             problems.append(f"{entry['file']} is missing")
-        elif sha256(path) != entry["sha256"]:
+        elif file_sha256(path) != entry["sha256"]:
             problems.append(f"{entry['file']} differs from the manifest (sha256)")
     sdist = osp.join(pack, manifest["mmcv_sdist"])
     if osp.isfile(sdist) and not problems:

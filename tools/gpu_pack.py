@@ -24,7 +24,6 @@ import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before
 # isort: split
 
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
@@ -38,6 +37,7 @@ import time
 import zipfile
 
 from lzu.infra.cli import run_main
+from lzu.infra.workdir import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONSTRAINTS = osp.join(ROOT, "mmdetection3d", "constraints.txt")
@@ -177,14 +177,6 @@ def _reset_owner(info):
     return info
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_wheels(dest):
     """Exactly one wheel per distribution (two versions would stop the install there)."""
     seen = {}
@@ -223,11 +215,11 @@ def build_pack(out, max_mib):
         for entry in files:
             path = osp.join(tmp, entry["file"])
             entry["bytes"] = osp.getsize(path)
-            entry["sha256"] = sha256(path)
+            entry["sha256"] = file_sha256(path)
         total = sum(e["bytes"] for e in files)
         manifest = {
             "python": PYTHON_VERSION, "platforms": list(PLATFORMS),
-            "mmcv_sdist": sdist, "mmcv_build_sh_sha256": sha256(BUILD_SH),
+            "mmcv_sdist": sdist, "mmcv_build_sh_sha256": file_sha256(BUILD_SH),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "total_bytes": total, "files": files,
         }

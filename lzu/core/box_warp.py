@@ -65,6 +65,20 @@ def _envelope(points):
     return torch.cat((points.amin(dim=1), points.amax(dim=1)), dim=-1)
 
 
+def _unit_edge_points(boxes, coarse, size, samples):
+    """Edge points of ``boxes`` (pixels of an image of ``size = (W, H)``) as fractions of
+    the frame, in ``[0, 1]``, in the grid's dtype: ``(N, P, 2)``."""
+    width, height = (float(v) for v in size)
+    points = _edge_points(boxes.to(coarse.dtype), samples)
+    return (points / points.new_tensor([width, height])).clamp(0.0, 1.0)
+
+
+def _to_pixels(unit_points, size, dtype):
+    """Envelope of mapped ``(N, P, 2)`` points in ``[0, 1]`` -> ``(N, 4)`` boxes in pixels."""
+    width, height = (float(v) for v in size)
+    return (_envelope(unit_points) * unit_points.new_tensor([width, height] * 2)).to(dtype)
+
+
 def _sample(field, unit_points):
     """Bilinearly sample a ``(1, gh, gw, 2)`` field at ``(N, P, 2)`` points in ``[0, 1]``."""
     n, p, _ = unit_points.shape
@@ -96,12 +110,9 @@ def unwarp_boxes(boxes, coarse, zoomed_size, input_size, separable=True, samples
     boxes = _check(boxes, coarse)
     if boxes.shape[0] == 0:
         return boxes.clone()
-    zw, zh = (float(v) for v in zoomed_size)
-    iw, ih = (float(v) for v in input_size)
-    points = _edge_points(boxes.to(coarse.dtype), 2 if separable else samples)
-    unit = points / points.new_tensor([zw, zh])
-    mapped = (_sample(coarse, unit.clamp(0.0, 1.0)) + 1.0) * 0.5
-    return (_envelope(mapped) * mapped.new_tensor([iw, ih, iw, ih])).to(boxes.dtype)
+    unit = _unit_edge_points(boxes, coarse, zoomed_size, 2 if separable else samples)
+    mapped = (_sample(coarse, unit) + 1.0) * 0.5
+    return _to_pixels(mapped, input_size, boxes.dtype)
 
 
 def warp_boxes(boxes, coarse, input_size, zoomed_size, separable=True, samples=9,
@@ -114,10 +125,7 @@ def warp_boxes(boxes, coarse, input_size, zoomed_size, separable=True, samples=9
     boxes = _check(boxes, coarse)
     if boxes.shape[0] == 0:
         return boxes.clone()
-    zw, zh = (float(v) for v in zoomed_size)
-    iw, ih = (float(v) for v in input_size)
-    points = _edge_points(boxes.to(coarse.dtype), 2 if separable else samples)
-    unit = (points / points.new_tensor([iw, ih])).clamp(0.0, 1.0)
+    unit = _unit_edge_points(boxes, coarse, input_size, 2 if separable else samples)
     if separable:
         xs = (coarse[0, 0, :, 0] + 1.0) * 0.5
         ys = (coarse[0, :, 0, 1] + 1.0) * 0.5
@@ -133,4 +141,4 @@ def warp_boxes(boxes, coarse, input_size, zoomed_size, separable=True, samples=9
             raise ValueError("the zoom does not cover the whole input (anti_crop=False?): "
                              "boxes cannot be warped into it")
         mapped = (_sample(inverse, unit) + 1.0) * 0.5
-    return (_envelope(mapped) * mapped.new_tensor([zw, zh, zw, zh])).to(boxes.dtype)
+    return _to_pixels(mapped, zoomed_size, boxes.dtype)
