@@ -91,13 +91,14 @@ def test_a_flipped_image_gets_the_flipped_zoom_and_unzoom():
 # ------------------------------------------------------ OpenMMLab: every 2-D detector
 
 
-def build_pair(family, output_shape=(96, 160)):
+def build_pair(family, output_shape=(96, 160), method="lzu", saliency=UNIFORM):
+    """The uniform detector and its ``method`` ('lzu' or 'fovea') config, same weights."""
     plain_cfg = load_config(osp.join(ROOT, "configs", "det2d", f"{family}_uniform_0.50.py"))
-    lzu_cfg = load_config(osp.join(ROOT, "configs", "det2d", f"lzu_{family}_0.50.py"))
-    lzu_cfg.model.grid_generator.update(saliency_file=UNIFORM, output_shape=output_shape)
-    plain, lzu = build_model(plain_cfg), build_model(lzu_cfg)
-    lzu.load_state_dict(plain.state_dict(), strict=True)  # same weights, same keys
-    return plain.eval(), lzu.eval()
+    zoom_cfg = load_config(osp.join(ROOT, "configs", "det2d", f"{method}_{family}_0.50.py"))
+    zoom_cfg.model.grid_generator.update(saliency_file=saliency, output_shape=output_shape)
+    plain, zoomed = build_model(plain_cfg), build_model(zoom_cfg)
+    zoomed.load_state_dict(plain.state_dict(), strict=True)  # same weights, same keys
+    return plain.eval(), zoomed.eval()
 
 
 def det_samples(h, w, batch, with_gt=False):

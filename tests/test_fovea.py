@@ -1,29 +1,21 @@
 """FOVEA's box unwarping on mmdet detectors (lzu.openmmlab.fovea_detector)."""
 
-import os.path as osp
-
 import pytest
+import test_any_detector as any_detector
 import torch
 import torch.nn.functional as F
-from conftest import ROOT
 from test_any_detector import UNIFORM, asymmetric_saliency, det_samples, identity
 from test_lzu_any_model import assert_close_rel, nms_any_dtype  # noqa: F401  (a fixture)
 
 import lzu.openmmlab  # noqa: F401  (registers the detectors)
 from lzu.core.box_warp import warp_boxes
-from lzu.infra.runtime import build_model, load_config
 from lzu.openmmlab.frame_movers import UnmovableGeometryError
 
 FAMILIES = ("fcos", "faster_rcnn")
 
 
-def build_pair(family, saliency=UNIFORM, output_shape=(96, 160)):
-    plain_cfg = load_config(osp.join(ROOT, "configs", "det2d", f"{family}_uniform_0.50.py"))
-    fovea_cfg = load_config(osp.join(ROOT, "configs", "det2d", f"fovea_{family}_0.50.py"))
-    fovea_cfg.model.grid_generator.update(saliency_file=saliency, output_shape=output_shape)
-    plain, fovea = build_model(plain_cfg), build_model(fovea_cfg)
-    fovea.load_state_dict(plain.state_dict(), strict=True)  # same weights, same keys
-    return plain.eval(), fovea.eval()
+def build_pair(family, saliency=UNIFORM):
+    return any_detector.build_pair(family, method="fovea", saliency=saliency)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -470,20 +470,21 @@ def _image_of_another_size(root):
     return path, "images of different sizes"
 
 
-def _truncated_image(root):
-    path = seg_files(root, "val", "image")[-1]
+def _truncate_last(root, kind):
+    """Cut the last validation file of ``kind`` ('image' or 'label') in half."""
+    path = seg_files(root, "val", kind)[-1]
     data = open(path, "rb").read()
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
     return path, "truncated"
+
+
+def _truncated_image(root):
+    return _truncate_last(root, "image")
 
 
 def _truncated_label(root):
-    path = seg_files(root, "val", "label")[-1]
-    data = open(path, "rb").read()
-    with open(path, "wb") as f:
-        f.write(data[: len(data) // 2])
-    return path, "truncated"
+    return _truncate_last(root, "label")
 
 
 SEG_DAMAGE = {"label value outside the classes": _bad_value,
