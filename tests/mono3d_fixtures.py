@@ -78,8 +78,8 @@ def make_batch(img_hw=(180, 320), batch=1, with_gt=True, seed=0, pad_to=32):
 
 def build_model(config_path, **model_overrides):
     """Build the model of a config with random init (no download). Returns (model, cfg)."""
-    from lzu.infra.runtime import build_model as build
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import build_model as build
+    from lzu.apis.runtime import load_config
 
     cfg = load_config(config_path)
     cfg.model.update(model_overrides)

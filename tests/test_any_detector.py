@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from conftest import ROOT
 
 import lzu.openmmlab  # noqa: F401  (registers the detectors and the dataset)
+from lzu.apis.runtime import build_model, load_config
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.wrapper import LZU
-from lzu.infra.runtime import build_model, load_config
 
 FAMILIES = ("fcos", "retinanet", "faster_rcnn")
 UNIFORM = torch.full((1, 1, 27, 48), 1.0 / (27 * 48))

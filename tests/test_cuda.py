@@ -77,7 +77,7 @@ def test_zoom_and_unzoom_on_cuda_equal_cpu(separable, border):
 
 
 def test_lzu_fcos3d_predict_on_cuda_equals_cpu(tmp_path):
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     config = osp.join(ROOT, "configs", "lzu_fcos3d_0.25.py")
     grid = dict(load_config(config).model.grid_generator, saliency_file=osp.join(ROOT, "saliency.pkl"),

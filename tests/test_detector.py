@@ -34,7 +34,7 @@ def saliency_files(tmp_path_factory):
 
 def build_lzu(saliency, output_shape, config="lzu_fcos3d_0.50", border=None):
     """LZU of a paper config with another saliency/output shape (and unzoom border, if given)."""
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     path = os.path.join(ROOT, "configs", f"{config}.py")
     grid_cfg = dict(
@@ -58,7 +58,7 @@ def test_config_builds_with_paper_settings(config, saliency_files):
     scale = float(name.rsplit("_", 1)[1])
     overrides = {}
     if name.startswith("lzu"):
-        from lzu.infra.runtime import load_config
+        from lzu.apis.runtime import load_config
 
         grid = load_config(config).model.grid_generator
         assert grid.output_shape == (round(900 * scale), round(1600 * scale))

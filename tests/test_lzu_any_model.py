@@ -17,8 +17,8 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
 import lzu.openmmlab  # noqa: F401  (registers the LZU models)
+from lzu.apis.runtime import build_model
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import build_model
 from lzu.openmmlab.frame_movers import (
     GEOMETRY_FREE_META,
     FrameChange,
@@ -239,8 +239,8 @@ def test_the_repos_own_pipelines_carry_only_fields_the_movers_know(synthetic_roo
     from mmdet3d.registry import DATASETS
     from mmengine.registry import init_default_scope
 
+    from lzu.apis.runtime import load_config
     from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
-    from lzu.infra.runtime import load_config
 
     write_argoverse_hd_from_nuscenes(synthetic_root, str(tmp_path))
     for config, root, scope in (("lzu_fcos3d_0.50.py", synthetic_root, "mmdet3d"),
@@ -380,7 +380,7 @@ def test_an_unmeasurable_backbone_without_a_pad_divisor_is_refused_naming_pad_si
 def test_a_crop_in_an_lzu_training_pipeline_is_refused_with_its_place():
     from conftest import ROOT
 
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     cfg = load_config(osp.join(ROOT, "configs", "det2d", "lzu_fcos_0.50.py"))
     check_lzu_train_pipeline(cfg)  # the repo's own pipeline keeps whole frames

@@ -152,7 +152,7 @@ def test_lzu_fcos3d_unzooms_with_the_papers_grids():
     from mono3d_fixtures import build_model
 
     config = os.path.join(ROOT, "configs", "lzu_fcos3d_0.25.py")
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     grid_cfg = dict(load_config(config).model.grid_generator, saliency_file=SALIENCY)
     model, _ = build_model(config, grid_generator=grid_cfg)

@@ -24,7 +24,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 import lzu.openmmlab  # noqa: F401  (registers the models)
-from lzu.infra.runtime import load_config
+from lzu.apis.runtime import load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_CONFIGS = [f"{p}fcos3d_{s}" for p in ("", "lzu_") for s in ("0.25", "0.50", "0.75", "1.00")]

@@ -172,8 +172,8 @@ def test_weights_only_protection_is_not_disabled_globally():
                               "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD\\|weights_only=False",
                               osp.join(ROOT, path)], capture_output=True, text=True).stdout
         hits += [line for line in out.splitlines() if line]
-    assert len(hits) == 1 and "lzu/infra/entrypoints.py" in hits[0], hits
-    source = open(osp.join(ROOT, "lzu", "infra", "entrypoints.py")).read()
+    assert len(hits) == 1 and "lzu/apis/entrypoints.py" in hits[0], hits
+    source = open(osp.join(ROOT, "lzu", "apis", "entrypoints.py")).read()
     unsafe = source[source.index("def load_weights"):source.index("def summarize_nuscenes")]
     assert "if trust:" in unsafe and "weights_only=False" in unsafe
 

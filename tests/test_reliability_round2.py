@@ -22,8 +22,8 @@ from PIL import Image
 from test_reliability import assert_clean_error
 
 import lzu.openmmlab  # noqa: F401
+from lzu.apis.runtime import load_config
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import load_config
 
 LZU_DEMO = osp.join(ROOT, "configs", "demo", "lzu_fcos3d_demo.py")
 K = [[1266.4, 0.0, 816.3], [0.0, 1266.4, 491.5], [0.0, 0.0, 1.0]]
@@ -75,7 +75,7 @@ def test_differently_configured_run_cannot_resume_or_overwrite(tmp_path):
 
 
 def test_evaluations_record_provenance_and_never_overwrite_each_other(tmp_path):
-    from lzu.infra.entrypoints import evaluation_provenance, metrics_destination
+    from lzu.apis.entrypoints import evaluation_provenance, metrics_destination
 
     ckpt = tmp_path / "epoch_1.pth"
     torch.save({"state_dict": {}}, ckpt)
@@ -250,7 +250,7 @@ def test_bad_intrinsics_are_named(cam2img, message):
 
 
 def test_bad_intrinsics_in_the_infos_are_caught_up_front(synthetic_root, tmp_path):
-    from lzu.infra.runtime import check_data
+    from lzu.apis.data_check import check_data
 
     root = tmp_path / "nusc"
     shutil.copytree(synthetic_root, root)
@@ -266,7 +266,7 @@ def test_bad_intrinsics_in_the_infos_are_caught_up_front(synthetic_root, tmp_pat
 
 
 def test_version_mismatch_is_caught_before_training(synthetic_root):
-    from lzu.infra.runtime import DataError, check_data
+    from lzu.apis.data_check import DataError, check_data
 
     cfg = load_config(osp.join(ROOT, "configs", "lzu_fcos3d_0.25.py"), data_root=synthetic_root)
     with pytest.raises(DataError, match=r"v1.0-trainval.*found: v1.0-mini"):
@@ -293,7 +293,7 @@ def test_unwritable_work_dir_is_named(tmp_path):
     ({"param_scheduler.7.end": 3}, "not an index"),
 ])
 def test_bad_cfg_options_are_refused(options, message):
-    from lzu.infra.runtime import OptionError
+    from lzu.apis.runtime import OptionError
 
     with pytest.raises(OptionError, match=message):
         load_config(LZU_DEMO, options)

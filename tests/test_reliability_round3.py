@@ -23,8 +23,8 @@ from PIL import Image
 from test_reliability import BASELINE, assert_clean_error
 
 import lzu.openmmlab  # noqa: F401  (installs the safe loaders and the pickle handler)
+from lzu.apis.runtime import load_config
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import load_config
 from lzu.infra.safe_pickle import UnsafePickleError
 
 LZU2D = "configs/det2d/lzu_fcos_0.50.py"
@@ -367,7 +367,7 @@ def damage_json(root, split, damage):
 
 @pytest.mark.parametrize("case", sorted(COCO_DAMAGE))
 def test_malformed_2d_annotations_are_refused_by_the_data_check(coco_root, case):
-    from lzu.infra.runtime import check_data
+    from lzu.apis.data_check import check_data
 
     cfg = load_config(osp.join(ROOT, LZU2D), data_root=coco_root)
     assert check_data(cfg) is cfg
@@ -495,7 +495,7 @@ SEG_DAMAGE = {"label value outside the classes": _bad_value,
 
 @pytest.mark.parametrize("case", sorted(SEG_DAMAGE))
 def test_bad_segmentation_data_is_refused_reading_every_file(seg_root, case):
-    from lzu.infra.runtime import DataError, check_data
+    from lzu.apis.data_check import DataError, check_data
 
     cfg = load_config(osp.join(ROOT, SEG), data_root=seg_root)
     assert check_data(cfg) is cfg
@@ -515,8 +515,8 @@ def test_bad_segmentation_data_through_the_tools(seg_root, tmp_path):
 def test_segmentation_data_check_reads_every_map_fast(tmp_path, monkeypatch):
     """Every label map is decoded, once; the cost per frame is printed (no timing assert)."""
     import lzu.data.saliency_boundary as boundary
+    from lzu.apis.data_check import check_data
     from lzu.data.synthetic import write_synthetic_cityscapes
-    from lzu.infra.runtime import check_data
 
     read = []
     original = boundary.read_label_map

@@ -20,8 +20,8 @@ import torch
 from conftest import ROOT, run_tool
 from test_reliability import assert_clean_error
 
+from lzu.apis.runtime import load_config
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import load_config
 
 TOOLS = sorted(p for p in glob.glob(osp.join(ROOT, "tools", "*.py"))
                if osp.basename(p) != "_checkout.py")
@@ -147,7 +147,7 @@ def test_the_train_and_test_tools_use_deterministic_cpu_kernels(seg_root, tmp_pa
     runs of one seed drifted apart (README). The tools switch its deterministic mode on."""
     from mmengine.runner import Runner
 
-    from lzu.infra import entrypoints
+    from lzu.apis import entrypoints
 
     seen = []
 
@@ -196,7 +196,7 @@ def test_seg_training_is_deterministic_and_its_resume_bit_exact(seg_root, seg_tw
 
 
 def test_an_evaluation_id_covers_the_data_root_and_the_split(tmp_path, synthetic_root):
-    from lzu.infra.entrypoints import evaluation_provenance
+    from lzu.apis.entrypoints import evaluation_provenance
 
     ckpt = tmp_path / "iter_1.pth"
     ckpt.write_bytes(b"weights")
@@ -321,7 +321,7 @@ def test_a_planted_lock_link_never_touches_its_target(tmp_path):
 def test_a_work_dir_holding_a_link_is_refused_before_anything_is_written(tmp_path, name):
     from mmengine.config import Config
 
-    from lzu.infra.entrypoints import _claim_work_dir
+    from lzu.apis.entrypoints import _claim_work_dir
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -308,8 +308,9 @@ def test_cityscapes_layout_loads_in_mmseg_and_scores_miou_100_with_gt(cityscapes
 
 
 def test_raw_label_ids_are_refused_naming_the_file(tmp_path):
+    from lzu.apis.data_check import DataError, check_data
+    from lzu.apis.runtime import load_config
     from lzu.data.synthetic import write_synthetic_cityscapes
-    from lzu.infra.runtime import DataError, check_data, load_config
 
     root = str(tmp_path / "cityscapes")
     write_synthetic_cityscapes(root, train_frames=2, val_frames=1, size=(64, 128))
@@ -426,7 +427,8 @@ def test_seg_configs_differ_only_in_the_square_size(size):
 
 
 def test_seg_config_builds_and_checks_its_data(cityscapes_root, tmp_path):
-    from lzu.infra.runtime import DataError, build_model, check_data, load_config
+    from lzu.apis.data_check import DataError, check_data
+    from lzu.apis.runtime import build_model, load_config
 
     saliency = tmp_path / "s.pkl"
     assert run_tool(["tools/make_saliency.py", "--seg-labels",
@@ -558,7 +560,7 @@ def test_run_sh_seg_experiment_trains_and_evaluates(cityscapes_root, tmp_path):
     ("configs/seg/lzu_fcn_r50-d8_256x256.py", ["--seg-labels", "/d/gtFine/train"]),
 ])
 def test_each_task_builds_its_saliency_from_its_own_training_set(config, source):
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     tool = load_run_experiment()
     cmd = tool.saliency_command(load_config(osp.join(ROOT, config)), "/d", "/o.pkl")

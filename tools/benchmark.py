@@ -31,11 +31,11 @@ import time
 import numpy as np
 import torch
 
+from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.cpu import cpu_threads
 from lzu.infra.latency import is_lzu, measure_latencies, model_scale
-from lzu.infra.runtime import DictAction, build_model, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -101,7 +101,7 @@ def predict(config, checkpoint, options, image_path):
     from mmseg.apis import inference_model, init_model
 
     import lzu.openmmlab  # noqa: F401  (registers LZUEncoderDecoder, safe checkpoint loading)
-    from lzu.infra.runtime import parse_cfg_options
+    from lzu.apis.runtime import parse_cfg_options
 
     model = init_model(config, checkpoint, device="cpu",
                        cfg_options=parse_cfg_options(["--cfg-options", *options]))

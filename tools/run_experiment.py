@@ -71,9 +71,9 @@ def gpus_to_use():
 
 def check_data(config, data_root, extra):
     """The tools' own early checks (options, data root, v2 infos, images), before anything runs."""
+    from lzu.apis.data_check import check_data as check
+    from lzu.apis.runtime import load_config, parse_cfg_options
     from lzu.infra.errors import UserInputError
-    from lzu.infra.runtime import check_data as check
-    from lzu.infra.runtime import load_config, parse_cfg_options
 
     try:
         check(load_config(osp.join(ROOT, config), parse_cfg_options(extra), data_root=data_root))
@@ -102,7 +102,7 @@ def train_dataset(cfg):
 
 def config_data_root(config):
     """The data root the config names (its training dataset's)."""
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     return train_dataset(load_config(osp.join(ROOT, config))).data_root.rstrip("/")
 
@@ -131,7 +131,7 @@ def ensure_saliency(config, data_root, extra):
     Returns cfg-options to put *before* the user's, so that an option the user gave always
     wins.
     """
-    from lzu.infra.runtime import load_config
+    from lzu.apis.runtime import load_config
 
     env, given = os.environ.get("SALIENCY"), _user_saliency(extra)
     if env and given and osp.abspath(env) != osp.abspath(given):

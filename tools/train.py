@@ -4,8 +4,8 @@ import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before
 
 # isort: split
 
+from lzu.apis.entrypoints import train_main
 from lzu.infra.cli import run_main
-from lzu.infra.entrypoints import train_main
 
 if __name__ == "__main__":
     run_main(train_main, "train")

@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from lzu.apis.runtime import DictAction, OptionError, build_model, load_config
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import zoom
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import DictAction, OptionError, build_model, load_config
 
 #: float32 copies of the image the panels hold at once (input, zoomed, unzoomed, uniform,
 #: grids), a generous bound of what one figure needs per pixel of the largest image

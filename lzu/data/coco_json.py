@@ -5,7 +5,8 @@ in its loader, an empty file in "need at least one array to concatenate", and it
 drops, without a word, boxes it cannot use, annotations of unknown categories and
 all but one of the images that share an id. ``check_coco`` is the one place that
 checks a json before anything trains or scores on it (the data check of
-``tools/train.py``/``tools/test.py`` and ``ArgoverseHDDataset`` both call it):
+``tools/train.py``/``tools/test.py`` and ``ArgoverseHDDataset`` both call it;
+that data check then runs ``check_coco_images`` over the images it names):
 
 refused, with one message naming the file and the entry
     no ``images`` / ``annotations`` / ``categories`` (or empty ones); an image
@@ -27,9 +28,9 @@ import math
 import numbers
 import os.path as osp
 
-from lzu.infra.errors import UserInputError
+from lzu.infra.errors import DataError, UserInputError
 
-__all__ = ["AnnotationFileError", "read_coco", "check_coco", "image_relpath"]
+__all__ = ["AnnotationFileError", "read_coco", "check_coco", "check_coco_images", "image_relpath"]
 
 
 class AnnotationFileError(UserInputError, ValueError):
@@ -185,3 +186,35 @@ def check_coco(data, path, classes=None):
         notes.append(f"'{path}': the annotations of categories outside the dataset's classes are "
                      "ignored: " + ", ".join(f"{n} ({c})" for n, c in sorted(outside.items())))
     return notes
+
+
+def check_coco_images(ann, data, dataset, limit=5):
+    """Find the images a checked COCO(-style Argoverse-HD) json ``data`` (read from ``ann``)
+    names that are missing below ``dataset``'s (a dataset config's) image folder, and compare
+    its ``width``/``height`` with the image headers of one image per sequence folder.
+    Returns ``(count missing, first few, total)``."""
+    from PIL import Image
+
+    prefix = osp.join(dataset.get("data_root", ""), (dataset.get("data_prefix") or {}).get("img", ""))
+    seq_dirs = data.get("seq_dirs", [])
+    missing, sampled = [], set()
+    for img in data["images"]:
+        path = osp.join(prefix, image_relpath(img, seq_dirs))
+        if not osp.isfile(path):
+            missing.append(path)
+            continue
+        folder = osp.dirname(path)
+        if folder in sampled:
+            continue
+        sampled.add(folder)
+        try:
+            with Image.open(path) as im:
+                size = im.size
+        except (OSError, ValueError) as err:
+            raise DataError(f"image '{path}' (from '{ann}') cannot be read: {err}") from None
+        if size != (img["width"], img["height"]):
+            raise DataError(
+                f"'{ann}' says image '{path}' is {img['width']}x{img['height']}, but it is "
+                f"{size[0]}x{size[1]}: boxes would land in the wrong place; fix the json's "
+                "width/height")
+    return len(missing), missing[:limit], len(data["images"])

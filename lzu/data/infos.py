@@ -1,19 +1,24 @@
-"""Read mmdet3d v2 nuScenes info files, with errors that say what is wrong.
+"""Read mmdet3d v2 nuScenes info files, with errors that say what is wrong, and check them.
 
 Info files are pickles by design (mmdet3d writes them). They hold plain data only,
 so they are read by ``lzu.infra.safe_pickle.load_data_pickle``, which refuses any
 other global (a planted file cannot run code) naming the file and the global.
+The nuScenes data check (``check_intrinsics``, ``check_nuscenes_version``,
+``missing_images``; run by ``lzu.apis.data_check.check_data``) reads no image.
 """
 
+import os
 import os.path as osp
 import pickle
 
 import numpy as np
 
-from lzu.infra.errors import UserInputError
+from lzu.data.image_check import check_cam2img
+from lzu.infra.errors import DataError, UserInputError
 from lzu.infra.safe_pickle import UnsafePickleError, load_data_pickle
 
-__all__ = ["InfoFileError", "load_infos", "camera_boxes", "record_image_sizes"]
+__all__ = ["InfoFileError", "load_infos", "camera_boxes", "record_image_sizes",
+           "check_intrinsics", "check_nuscenes_version", "missing_images"]
 
 CAMERAS = (
     "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT"
@@ -77,3 +82,39 @@ def record_image_sizes(data_list, size_of):
                 img["width"], img["height"] = (int(v) for v in size_of(cam, img))
                 count += 1
     return count
+
+
+def check_intrinsics(ann, data_list):
+    """Every camera of every info has a usable ``cam2img`` (cheap: no image is read)."""
+    for info in data_list:
+        for cam, img in info.get("images", {}).items():
+            if "img_path" in img:
+                check_cam2img(img.get("cam2img"), f"'{ann}', sample {info.get('token')}, {cam}")
+
+
+def check_nuscenes_version(dataset, root):
+    """The devkit scores against the config's nuScenes version: its tables must be there."""
+    version = (dataset.get("metainfo") or {}).get("version", "v1.0-trainval")
+    if not osp.isdir(osp.join(root, version)):
+        found = sorted(d for d in os.listdir(root) if d.startswith("v1.0-")) if osp.isdir(root) else []
+        raise DataError(
+            f"the config evaluates against nuScenes {version}, but data root '{root}' has no "
+            f"'{version}/' tables (found: {', '.join(found) or 'none'}); for another version set "
+            "--cfg-options on the dataloaders' dataset.metainfo.version"
+        )
+
+
+def missing_images(dataset_cfg, data_list, limit=5):
+    """Image files the infos reference that are not on disk: ``(count, first few, total)``."""
+    root = dataset_cfg.get("data_root", "")
+    prefixes = dataset_cfg.get("data_prefix", {})
+    missing, total = [], 0
+    for info in data_list:
+        for cam, img in info.get("images", {}).items():
+            if "img_path" not in img or cam not in prefixes:
+                continue
+            total += 1
+            path = osp.join(root, prefixes[cam], img["img_path"])
+            if not osp.isfile(path):
+                missing.append(path)
+    return len(missing), missing[:limit], total

@@ -1,1 +1,1 @@
-"""Infrastructure: errors, safe loading, atomic writes, work-dir ownership, config/runtime glue, entry points."""
+"""Infrastructure, the ground floor: errors, safe loading, atomic writes, work-dir ownership, locks, CLI, CPU settings."""

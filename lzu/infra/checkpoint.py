@@ -20,7 +20,7 @@ mmengine checkpoints and the paper's mmcv-1.x checkpoints legitimately need
 statistics methods. Any other global is refused, naming it.
 
 The only way around it is the explicit, per-file ``--unsafe-trust-checkpoint`` of
-``tools/test.py`` (``lzu.infra.entrypoints.load_weights``).
+``tools/test.py`` (``lzu.apis.entrypoints.load_weights``).
 """
 
 import os

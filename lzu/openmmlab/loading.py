@@ -10,7 +10,8 @@ image at load time and raises ``ImageError`` naming the file:
 * the file is complete (a JPEG ends with its EOI marker, a PNG with ``IEND``)
   and decodes;
 * ``cam2img`` is a finite, invertible 3x3 (or 3x4 / 4x4) matrix
-  (``check_cam2img``; ``lzu.infra.runtime.check_data`` runs it over every info up front);
+  (``lzu.data.image_check.check_cam2img``; ``lzu.apis.data_check.check_data`` runs it over
+  every info up front);
 * the principal point lies in the middle half of the decoded image on both
   axes, which holds for any real camera and fails for an image of another size
   than its intrinsics describe.
@@ -22,26 +23,9 @@ import numpy as np
 from mmdet3d.datasets.transforms import LoadImageFromFileMono3D
 from mmdet3d.registry import TRANSFORMS
 
-from lzu.data.image_check import ImageError, check_image_file
+from lzu.data.image_check import ImageError, check_cam2img, check_image_file
 
 __all__ = ["CheckedLoadImageFromFileMono3D", "ImageError", "check_cam2img", "check_image_file"]
-
-
-def check_cam2img(cam2img, where):
-    """Raise ``ImageError`` unless ``cam2img`` is a finite, invertible camera matrix."""
-    if cam2img is None:
-        raise ImageError(f"{where}: no cam2img (camera intrinsics)")
-    try:
-        mat = np.asarray(cam2img, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ImageError(f"{where}: cam2img is not a numeric matrix: {cam2img!r}") from None
-    if mat.shape not in ((3, 3), (3, 4), (4, 4)):
-        raise ImageError(f"{where}: cam2img must be 3x3, 3x4 or 4x4, got shape {mat.shape}")
-    if not np.isfinite(mat).all():
-        raise ImageError(f"{where}: cam2img has NaN or Inf entries")
-    k = mat[:3, :3]
-    if abs(np.linalg.det(k)) < 1e-9 * max(1.0, np.abs(k).max()) ** 3:
-        raise ImageError(f"{where}: cam2img is singular: {k.tolist()}")
 
 
 @TRANSFORMS.register_module(name="LoadImageFromFileMono3D", force=True)

@@ -16,18 +16,18 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+from lzu.apis.data_check import check_data
+from lzu.apis.runtime import (
+    DictAction,
+    constructor_accepts,
+    init_cpu_distributed,
+    load_config,
+)
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.checkpoint import CheckpointError
 from lzu.infra.cli import fail
 from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
-from lzu.infra.runtime import (
-    DictAction,
-    check_data,
-    constructor_accepts,
-    init_cpu_distributed,
-    load_config,
-)
 from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,

@@ -1,0 +1,1 @@
+"""Run and entry-point glue, the top floor (above ``lzu.openmmlab``): configs, data checks, train/test."""

@@ -1,0 +1,276 @@
+"""Glue between the command-line tools and mmengine's Runner.
+
+Everything the train/test tools share lives here: loading a config with
+``--cfg-options``, pointing it at a data root, choosing the distributed
+backend on machines without GPUs, and building a model without downloads.
+The check that the data is prepared is ``lzu.apis.data_check``.
+"""
+
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+from lzu.infra.errors import UserInputError
+
+__all__ = [
+    "DictAction",
+    "OptionError",
+    "check_cfg_options",
+    "check_launcher",
+    "parse_cfg_options",
+    "constructor_accepts",
+    "load_config",
+    "set_data_root",
+    "config_datasets",
+    "init_cpu_distributed",
+    "build_model",
+]
+
+
+class OptionError(UserInputError, KeyError):
+    """A ``--cfg-options`` key that the config does not have, or a value of the wrong type."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+#: settings dicts whose entries are free-form (no class signature to check them against)
+FREE_FORM = ("metainfo", "randomness", "env_cfg", "dist_cfg", "mp_cfg", "paramwise_cfg",
+             "custom_keys")
+
+
+def _kind(value):
+    """Coarse type of a config value; ``None`` matches anything."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list | tuple):
+        return "sequence"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+def constructor_accepts(type_name, arg):
+    """Whether the class registered as ``type_name`` takes a keyword ``arg``.
+
+    Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's),
+    then mmseg's; a class taking ``**kwargs`` accepts anything. Unknown types
+    accept nothing.
+    """
+    import inspect
+
+    from mmdet3d import registry as mmdet3d_registry
+    from mmseg import registry as mmseg_registry
+
+    if not isinstance(type_name, str):
+        return False
+    for registry in (mmdet3d_registry, mmseg_registry):
+        for name in dir(registry):
+            reg = getattr(registry, name)
+            if not hasattr(reg, "get") or not hasattr(reg, "module_dict"):
+                continue
+            try:
+                cls = reg.get(type_name)
+            except Exception:  # noqa: BLE001  (a registry that cannot resolve the scope)
+                cls = None
+            if cls is None:
+                continue
+            params = inspect.signature(cls).parameters
+            return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return False
+
+
+def parse_cfg_options(argv):
+    """The ``--cfg-options k=v ...`` among command-line arguments ``argv``, parsed as the
+    tools parse them (a dict, or None when there are none); other arguments are ignored."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return parser.parse_known_args(list(argv))[0].cfg_options
+
+
+def check_cfg_options(cfg, options):
+    """Every ``--cfg-options`` key must exist in ``cfg`` with a value of the same kind.
+
+    A new key is accepted only in a free-form settings dict (``FREE_FORM``: a dataset's
+    ``metainfo``, ``randomness``, ...), or as an argument that the registered class of its
+    dict (``type``) takes. Raises ``OptionError``
+    naming the key, with the nearest existing keys.
+    """
+    import difflib
+
+    tree = cfg.to_dict()
+    for key, value in (options or {}).items():
+        node, parts = tree, key.split(".")
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[: depth + 1])
+            if isinstance(node, list | tuple):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise OptionError(f"--cfg-options {key}: '{here}' is not an index of a "
+                                      f"{len(node)}-element list")
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise OptionError(f"--cfg-options {key}: '{'.'.join(parts[:depth])}' is not a "
+                                  f"dict, so it has no key '{part}'")
+            if part not in node:
+                last = depth == len(parts) - 1
+                if last and (parts[depth - 1:depth] and parts[depth - 1] in FREE_FORM
+                             or constructor_accepts(node.get("type"), part)):
+                    break  # an entry of a free-form dict, or an argument the class takes
+                near = difflib.get_close_matches(part, [str(k) for k in node], n=3)
+                hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+                raise OptionError(f"--cfg-options {key}: the config has no key '{here}'{hint}")
+            node = node[part]
+        else:
+            old, new = _kind(node), _kind(value)
+            if old == "float" and new == "int":
+                continue
+            if old is not None and new is not None and old != new:
+                raise OptionError(f"--cfg-options {key}={value!r}: expected {old} like the "
+                                  f"config's {node!r}, got a {new}")
+
+
+def config_datasets(cfg):
+    """``(dataloader key, dataset config)`` of each dataloader of ``cfg``, wrappers unwrapped."""
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        dataset = loader["dataset"]
+        # wrappers (RepeatDataset, CBGSDataset, ...) keep the real one inside
+        while "dataset" in dataset:
+            dataset = dataset["dataset"]
+        yield key, dataset
+
+
+def set_data_root(cfg, data_root):
+    """Point every dataloader and evaluator of ``cfg`` at ``data_root``.
+
+    An evaluator's ``ann_file`` under an old data root keeps its path below it; a
+    ``data_root`` key is set only on evaluators that have one (NuScenesMetric, not
+    CocoMetric).
+    """
+    root = data_root.rstrip("/") + "/"
+    old_roots = {cfg.get("data_root")} | {d.get("data_root") for _, d in config_datasets(cfg)}
+    old_roots = sorted((r for r in old_roots if r), key=len, reverse=True)
+    if "data_root" in cfg:
+        cfg.data_root = root
+    for _, dataset in config_datasets(cfg):
+        dataset["data_root"] = root
+    for key in ("val_evaluator", "test_evaluator"):
+        evaluator = cfg.get(key)
+        if evaluator is None:
+            continue
+        for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
+            if "data_root" in metric:
+                metric["data_root"] = root
+            ann = metric.get("ann_file")
+            if ann:
+                below = next((ann[len(r):] for r in old_roots if ann.startswith(r)), None)
+                metric["ann_file"] = root + (below if below is not None else osp.basename(ann))
+    return cfg
+
+
+#: environment variables each ``--launcher`` reads, and what sets them
+LAUNCHER_ENV = {
+    "pytorch": (("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"),
+                "start the tool with `torchrun --nproc_per_node=N tools/train.py ...`"),
+    "slurm": (("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST"),
+              "start the tool with `srun` inside a slurm allocation"),
+    "mpi": (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"),
+            "start the tool with `mpirun`"),
+}
+
+
+def check_launcher(launcher):
+    """``--launcher pytorch/slurm/mpi`` needs the environment its launcher sets; else one
+    ``OptionError`` naming the missing variables (instead of a hang or a KeyError later)."""
+    if launcher in (None, "none"):
+        return
+    if launcher not in LAUNCHER_ENV:
+        raise OptionError(f"--launcher {launcher}: unknown; use none, {', '.join(LAUNCHER_ENV)}")
+    names, how = LAUNCHER_ENV[launcher]
+    missing = [n for n in names if n not in os.environ]
+    if missing:
+        raise OptionError(
+            f"--launcher {launcher}, but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: this process was not started by "
+            f"its launcher; {how}, or drop --launcher to run in one process")
+
+
+def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher="none"):
+    """Load ``path``, apply ``--cfg-options``, data root, work dir and launcher."""
+    check_launcher(launcher)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"config file '{path}' not found")
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    if data_root:
+        set_data_root(cfg, data_root)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(path))[0])
+    cfg.launcher = launcher
+    if launcher != "none" and not torch.cuda.is_available():
+        # Distributed on CPU: NCCL needs GPUs, gloo is torch.distributed's CPU
+        # backend; and DDP must get device_ids=None for a CPU module (mmengine
+        # passes [LOCAL_RANK] unless the wrapper config says otherwise).
+        cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+        wrapper = cfg.get("model_wrapper_cfg") or {}
+        wrapper.setdefault("type", "MMDistributedDataParallel")
+        wrapper.setdefault("broadcast_buffers", False)
+        wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
+        wrapper["device_ids"] = None
+        cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
+def build_model(cfg, checkpoint=None):
+    """Build ``cfg.model`` without downloading pretrained weights; load ``checkpoint`` strictly.
+
+    ``cfg`` is not modified (mmdet's ResNet pops keys from its config while building).
+    """
+    import copy
+
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+
+    init_default_scope(cfg.get("default_scope", "mmdet3d"))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    if "pretrained" in model_cfg:  # mmseg's way of naming backbone weights
+        model_cfg.pretrained = None
+    model = MODELS.build(model_cfg)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    return model
+
+
+def init_cpu_distributed(launcher):
+    """Start torch.distributed with gloo when launched by torchrun on a machine without GPUs.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally; it
+    skips its own initialisation when a process group already exists.
+    """
+    import torch.distributed as dist
+
+    if launcher == "pytorch" and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
