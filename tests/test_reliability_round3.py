@@ -514,13 +514,13 @@ def test_bad_segmentation_data_through_the_tools(seg_root, tmp_path):
 
 def test_segmentation_data_check_reads_every_map_fast(tmp_path, monkeypatch):
     """Every label map is decoded, once; the cost per frame is printed (no timing assert)."""
-    import lzu.data.saliency_boundary as boundary
+    import lzu.data.seg_folders as seg_folders
     from lzu.apis.data_check import check_data
     from lzu.data.synthetic import write_synthetic_cityscapes
 
     read = []
-    original = boundary.read_label_map
-    monkeypatch.setattr(boundary, "read_label_map", lambda p: read.append(p) or original(p))
+    original = seg_folders.read_label_map
+    monkeypatch.setattr(seg_folders, "read_label_map", lambda p: read.append(p) or original(p))
     root = str(tmp_path / "cityscapes")
     write_synthetic_cityscapes(root, train_frames=1, val_frames=20, size=(256, 512), seed=0)
     cfg = load_config(osp.join(ROOT, SEG), data_root=root)
