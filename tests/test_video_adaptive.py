@@ -268,3 +268,34 @@ def test_a_broken_video_layout_is_refused_by_name(tmp_path):
             ({"images": [{"id": 1, "sid": 0, "fid": 1.5}]}, "'fid' is 1.5")):
         with pytest.raises(AnnotationFileError, match=pattern):
             check_sequences(broken, "x.json")
+
+
+# ------------------------------------------------------------- the core: per-image grids in LZU
+
+
+def test_per_image_grids_equal_each_image_with_its_own_fixed_grid():
+    """LZU.zoom(grids=...) / unzoom on a padded batch of two sizes == FixedGrid per image."""
+    from lzu.core.adaptive_grid import AdaptiveGrid
+    from lzu.core.fixed_grid import FixedGrid
+    from lzu.core.wrapper import LZU
+
+    prior = asymmetric_saliency()
+    sal = boxes_to_saliency([torch.tensor([[10.0, 20.0, 90.0, 70.0]]),
+                             torch.tensor([[200.0, 100.0, 300.0, 180.0]])], (W, H), (27, 48),
+                            64.0, 1.0, prior, 0.2)
+    torch.manual_seed(0)
+    imgs = torch.randn(2, 3, H, W)
+    shapes = [(H, W), (150, 250)]  # the second image fills part of the padded tensor
+    adaptive = LZU(AdaptiveGrid((96, 160)), pad_size_divisor=32)
+    grids = adaptive.grid_generator.zoom_grids(sal)
+    zoomed, state = adaptive.zoom(imgs, shapes, grids=grids)
+    feats = [zoomed, torch.nn.functional.avg_pool2d(zoomed, 4)]
+    unzoomed = adaptive.unzoom(feats, state)
+    for b in range(2):
+        one = LZU(FixedGrid(sal[b:b + 1], output_shape=(96, 160)), pad_size_divisor=32)
+        z1, s1 = one.zoom(imgs[b:b + 1], [shapes[b]])
+        torch.testing.assert_close(zoomed[b:b + 1], z1, atol=1e-5, rtol=0)
+        u1 = one.unzoom([z1, torch.nn.functional.avg_pool2d(z1, 4)], s1)
+        for got, want in zip(unzoomed, u1, strict=True):
+            torch.testing.assert_close(got[b:b + 1], want, atol=1e-5, rtol=0)
+    assert (grids[1][0] - grids[1][1]).abs().max() > 0.05  # two different zooms

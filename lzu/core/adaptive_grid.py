@@ -33,22 +33,24 @@ class AdaptiveGrid:
 
     Args:
         output_shape: ``(H, W)`` of the zoomed images.
-        grid_shape: ``(gh, gw)`` of the saliencies it takes (paper: 27 x 48).
+        grid_shape: ``(gh, gw)`` of the saliencies it takes (paper: 27 x 48), or ``None``
+            (default) for any; the adaptive models set it (their saliencies are built to it).
         separable: separable sampler (paper: True).
         attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10), > 0.
         anti_crop: reflect padding (paper: True).
         border: unzoom border, ``"exact"`` or ``"paper"`` (``lzu.core.unzoom``).
     """
 
-    def __init__(self, output_shape, grid_shape=(27, 48), separable=True, attraction_fwhm=10.0,
+    def __init__(self, output_shape, grid_shape=None, separable=True, attraction_fwhm=10.0,
                  anti_crop=True, border="exact"):
         shape = tuple(int(s) for s in output_shape)
         if len(shape) != 2 or min(shape) < 2:
             raise ValueError(f"output_shape must be (H, W) with H, W >= 2, got {output_shape!r}")
-        coarse_shape = tuple(int(s) for s in grid_shape)
-        if len(coarse_shape) != 2 or min(coarse_shape) < 2:
-            raise ValueError(f"grid_shape must be (gh, gw) with gh, gw >= 2, got {grid_shape!r}")
-        self.grid_shape = coarse_shape
+        if grid_shape is not None:
+            grid_shape = tuple(int(s) for s in grid_shape)
+            if len(grid_shape) != 2 or min(grid_shape) < 2:
+                raise ValueError(f"grid_shape must be (gh, gw) with gh, gw >= 2, got {grid_shape!r}")
+        self.grid_shape = grid_shape
         if not float(attraction_fwhm) > 0:
             raise ValueError(f"attraction_fwhm must be > 0, got {attraction_fwhm!r}")
         if border not in BORDERS:
@@ -67,7 +69,7 @@ class AdaptiveGrid:
         """
         if saliency.dim() != 4 or saliency.shape[1] != 1:
             raise ValueError(f"saliency must have shape (B, 1, gh, gw), got {tuple(saliency.shape)}")
-        if tuple(saliency.shape[2:]) != self.grid_shape:
+        if self.grid_shape is not None and tuple(saliency.shape[2:]) != self.grid_shape:
             raise ValueError(f"saliency grid {tuple(saliency.shape[2:])} is not grid_shape "
                              f"{self.grid_shape}")
         if not torch.isfinite(saliency).all() or (saliency < 0).any():

@@ -135,6 +135,9 @@ class LZUFeaturesMixin:
             raise UserInputError(f"{owner}: adaptive saliency needs zoom_region='image'")
         if not isinstance(cfg, dict):
             raise UserInputError(f"{owner}: model.adaptive_saliency must be a dict, got {cfg!r}")
+        if self.grid_generator.grid_shape is None:
+            raise UserInputError(f"{owner}: grid_generator.grid_shape is needed for an adaptive "
+                                 "saliency (paper: (27, 48))")
         try:
             return VideoSaliency(self.grid_generator.grid_shape, owner=owner, **cfg)
         except TypeError as err:
