@@ -133,6 +133,7 @@ def test_first_frame_missing_frame_and_empty_detections_use_the_prior(caplog):
     torch.testing.assert_close(saliency_of(model, frames(0, [4])), prior)
     remember(model, 0, 4, torch.zeros(0, 4).tolist(), [])
     torch.testing.assert_close(saliency_of(model, frames(0, [5])), prior)
+    assert model.video_saliency.counts == {"boxes": 1, "prior": 4}
 
 
 def test_boxes_outside_the_image_are_clipped_or_dropped():
@@ -234,7 +235,7 @@ def test_argoverse_frames_carry_sequence_previous_gt_and_sampler_order(synthetic
                 [v for box in prev for v in box], abs=1e-3)
     sample = dataset[0]["data_samples"]
     assert {"sid", "fid"} <= set(sample.metainfo)
-    sampler = DATA_SAMPLERS.build(cfg.val_dataloader.sampler, default_args=dict(dataset=dataset))
+    sampler = DATA_SAMPLERS.build(cfg.test_dataloader.sampler, default_args=dict(dataset=dataset))
     order = [(infos[i]["fid"], infos[i]["sid"]) for i in sampler]
     assert order == sorted(order) and len(order) == len(dataset)
 

@@ -80,12 +80,16 @@ class SequenceOrderSampler(Sampler):
     any frame ``k + 1``. Distributed, each rank takes whole sequences (``sid % world
     size``), so a sequence's frames meet one model in order; mmengine's result
     collection does not need equal shards for scoring. A dataset without ``sid`` /
-    ``fid`` is refused.
+    ``fid`` is refused, and so is ``shuffle=True`` (``shuffle=False``, which a config
+    inheriting ``DefaultSampler``'s keys may carry, is accepted).
     """
 
-    def __init__(self, dataset, seed=None):
+    def __init__(self, dataset, seed=None, shuffle=False):
         from lzu.infra.errors import UserInputError
 
+        if shuffle:
+            raise UserInputError("SequenceOrderSampler: shuffle=True would break the frame order "
+                                 "video inference needs; remove it")
         rank, world = get_dist_info()
         keys = []
         for i in range(len(dataset)):

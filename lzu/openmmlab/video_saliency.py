@@ -138,6 +138,9 @@ class VideoSaliency:
         self.train_source = train_source
         self.jitter = float(jitter)
         self.memory = FrameMemory()
+        #: test frames zoomed on previous boxes / on the prior alone (none above the
+        #: threshold, or no previous frame)
+        self.counts = {"boxes": 0, "prior": 0}
         self._warned = set()
 
     # ------------------------------------------------------------------ metainfo
@@ -215,6 +218,9 @@ class VideoSaliency:
         return self._clean(boxes[scores >= self.score_thr], width, height,
                            sample.metainfo.get("img_path", f"sequence {sid} frame {fid - 1}"))
 
+    def _count(self, boxes):
+        self.counts["prior" if boxes is None or boxes.shape[0] == 0 else "boxes"] += 1
+
     # ------------------------------------------------------------------ saliency
     def batch_saliency(self, samples, training, device, dtype):
         """``(B, 1, gh, gw)`` saliencies, each in its image's own (flipped) frame."""
@@ -224,6 +230,8 @@ class VideoSaliency:
             if not training:
                 self.sequence_of(sample)
             found = (self._train_boxes if training else self._test_boxes)(sample, w, h)
+            if not training:
+                self._count(found)
             boxes.append(torch.zeros(0, 4, dtype=torch.float64) if found is None else found)
         out = torch.empty(len(samples), 1, *self.grid_shape, dtype=torch.float64)
         for size in sorted(set(frames)):  # one batched pass per frame size (usually one)
