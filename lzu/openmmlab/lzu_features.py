@@ -123,7 +123,7 @@ class LZUFeaturesMixin:
         if cfg is None and not adaptive:
             return None
         if not self.supports_adaptive:
-            raise UserInputError(f"{owner} has no adaptive saliency (detectors only); use "
+            raise UserInputError(f"{owner} has no adaptive saliency (2-D detectors only); use "
                                  "grid_generator=dict(type='FixedGrid', ...)")
         if cfg is None or not adaptive:
             raise UserInputError(
