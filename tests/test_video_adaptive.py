@@ -300,3 +300,22 @@ def test_per_image_grids_equal_each_image_with_its_own_fixed_grid():
         for got, want in zip(unzoomed, u1, strict=True):
             torch.testing.assert_close(got[b:b + 1], want, atol=1e-5, rtol=0)
     assert (grids[1][0] - grids[1][1]).abs().max() > 0.05  # two different zooms
+
+
+def test_the_dataset_refuses_a_frame_without_fid(tmp_path):
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    from test_reliability_round3 import write_coco_set
+
+    root = write_coco_set(str(tmp_path / "argoverse"))
+    path = osp.join(root, "Argoverse-HD", "annotations", "val.json")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    del data["images"][1]["fid"]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    cfg = load_config(osp.join(ROOT, "configs", "det2d", "lzu_adaptive_fcos_0.50.py"),
+                      data_root=root)
+    init_default_scope("mmdet")
+    with pytest.raises(AnnotationFileError, match="image id 2: 'fid' is missing"):
+        DATASETS.build(cfg.val_dataloader.dataset)
