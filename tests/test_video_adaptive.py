@@ -319,3 +319,20 @@ def test_the_dataset_refuses_a_frame_without_fid(tmp_path):
     init_default_scope("mmdet")
     with pytest.raises(AnnotationFileError, match="image id 2: 'fid' is missing"):
         DATASETS.build(cfg.val_dataloader.dataset)
+
+
+def test_run_sh_points_an_adaptive_experiment_at_its_prior(tmp_path, monkeypatch):
+    """`sh run.sh det2d/lzu_adaptive_fcos_0.50`: the dataset saliency is the adaptive prior."""
+    import pickle
+
+    from test_reliability_round2 import load_tool
+
+    tool = load_tool("run_experiment")
+    monkeypatch.delenv("SALIENCY", raising=False)
+    with open(tmp_path / "saliency_kde.pkl", "wb") as f:
+        pickle.dump(torch.rand(1, 1, 27, 48), f)
+    for method in METHODS:
+        got = tool.ensure_saliency(f"configs/det2d/{method}_adaptive_fcos_0.50.py",
+                                   str(tmp_path), [])
+        assert got == ["--cfg-options",
+                       f"model.adaptive_saliency.prior_file={tmp_path / 'saliency_kde.pkl'}"]
