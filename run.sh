@@ -57,7 +57,8 @@ commands:
                        environment on first use)
   test-all [ARGS]      the whole suite, slow end-to-end runs included
   demo                 synthetic nuScenes-format demo: baseline vs LZU, scored by the devkit
-  demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform vs LZU, COCO AP
+  demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform, FOVEA and LZU,
+                       fixed and adaptive, one COCO AP table (--methods picks some)
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
   gpu-pack [ARGS]      pack the stack for a bare Python 3.12 GPU machine into gpu_pack/
                        (wheels + patched mmcv sdist; needs network; prints its size)

@@ -98,18 +98,23 @@ def schedule_options(iters, seed=None):
     return opts + ([f"randomness.seed={seed}"] if seed is not None else [])
 
 
-def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, step, steps):
+def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, step, steps,
+                       model_opts=None):
     """Train each ``(label, config)`` (unless its checkpoint exists) and score it with tools/test.py.
 
-    Training is step ``step`` of ``steps`` in the messages, scoring the next one. Returns
-    ``(summaries by label, checkpoints, metrics files)``.
+    Training is step ``step`` of ``steps`` in the messages, scoring the next one.
+    ``model_opts``: label -> extra cfg-options of that model (default: the saliency file
+    of the model labelled ``LZU``). Returns ``(summaries by label, checkpoints, metrics
+    files)``.
     """
     results, checkpoints, metrics_files = {}, [], []
     for i, (label, config) in enumerate(models):
         name = osp.splitext(osp.basename(config))[0]
         mwd = osp.join(wd, name)
         opts = list(common)
-        if label == "LZU":
+        if model_opts is not None:
+            opts.extend(model_opts.get(label, ()))
+        elif label == "LZU":
             opts.append(f"model.grid_generator.saliency_file={saliency}")
         ckpt = osp.join(mwd, f"iter_{iters}.pth")
         if not osp.isfile(ckpt):

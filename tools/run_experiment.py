@@ -6,8 +6,8 @@
 An experiment is a config under configs/ (the paper's eight) or under configs/det2d/,
 configs/seg/ or configs/pgd/, named without ".py".
 Environment: DATA_ROOT (default: the config's, e.g. data/nuscenes, data/argoverse,
-data/cityscapes), GPUS (default: all visible), SALIENCY (LZU only; default: the config's
-saliency_file, e.g. the paper's saliency.pkl shipped at the repository root, moved under
+data/cityscapes), GPUS (default: all visible), SALIENCY (LZU and FOVEA only; an adaptive
+model's adaptive_saliency.prior_file; default: the config's saliency_file, e.g. the paper's saliency.pkl shipped at the repository root, moved under
 DATA_ROOT when it lies under the config's data root; built from the training set only if
 that file is absent: a KDE of the boxes of the train infos or COCO json, or the class
 boundaries of the training label maps).
@@ -82,12 +82,19 @@ def check_data(config, data_root, extra):
 
 
 SALIENCY_KEY = "model.grid_generator.saliency_file"
+#: an adaptive model's dataset saliency (its prior)
+PRIOR_KEY = "model.adaptive_saliency.prior_file"
 
 
-def _user_saliency(extra):
+def saliency_key(cfg):
+    """The cfg-options key of the model's dataset saliency (fixed: the grid's; adaptive: the prior)."""
+    return PRIOR_KEY if cfg.model.get("adaptive_saliency") else SALIENCY_KEY
+
+
+def _user_saliency(extra, key=SALIENCY_KEY):
     """The saliency file the user set with ``--cfg-options``, if any."""
     for arg in extra:
-        if arg.startswith(f"{SALIENCY_KEY}="):
+        if arg.startswith(f"{key}="):
             return arg.split("=", 1)[1]
     return None
 
@@ -133,14 +140,16 @@ def ensure_saliency(config, data_root, extra):
     """
     from lzu.apis.runtime import load_config
 
-    env, given = os.environ.get("SALIENCY"), _user_saliency(extra)
-    if env and given and osp.abspath(env) != osp.abspath(given):
-        sys.exit(f"[run.sh] error: SALIENCY={env} and --cfg-options {SALIENCY_KEY}={given} "
-                 "disagree; give one of them")
     cfg = load_config(osp.join(ROOT, config))
+    key = saliency_key(cfg)
+    env, given = os.environ.get("SALIENCY"), _user_saliency(extra, key)
+    if env and given and osp.abspath(env) != osp.abspath(given):
+        sys.exit(f"[run.sh] error: SALIENCY={env} and --cfg-options {key}={given} "
+                 "disagree; give one of them")
     path = given or env
     if not path:
-        path = cfg.model.grid_generator.saliency_file
+        path = (cfg.model.adaptive_saliency.prior_file if key == PRIOR_KEY
+                else cfg.model.grid_generator.saliency_file)
         own_root = train_dataset(cfg).data_root.rstrip("/") + "/"
         if path.startswith(own_root):
             path = osp.join(data_root, path[len(own_root):])
@@ -159,7 +168,7 @@ def ensure_saliency(config, data_root, extra):
                 run(saliency_command(cfg, data_root, path))
     except UserInputError as err:
         sys.exit(f"[run.sh] error: {err}")
-    return [] if given else ["--cfg-options", f"{SALIENCY_KEY}={path}"]
+    return [] if given else ["--cfg-options", f"{key}={path}"]
 
 
 def evaluate(config, checkpoint, work_dir, data_root, extra=()):
@@ -179,7 +188,7 @@ def main(argv=None):
     work_dir = args.work_dir
     gpus = gpus_to_use()
     check_data(config, data_root, extra)
-    if osp.basename(args.experiment).startswith("lzu"):
+    if osp.basename(args.experiment).startswith(("lzu", "fovea")):
         extra = [*ensure_saliency(config, data_root, extra), *extra]
 
     paper_ckpt = osp.join("ckpt", f"{args.experiment}.pth")

@@ -33,17 +33,24 @@ class AdaptiveGrid:
 
     Args:
         output_shape: ``(H, W)`` of the zoomed images.
+        grid_shape: ``(gh, gw)`` of the saliencies it takes (paper: 27 x 48), or ``None``
+            (default) for any; the adaptive models set it (their saliencies are built to it).
         separable: separable sampler (paper: True).
         attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10), > 0.
         anti_crop: reflect padding (paper: True).
         border: unzoom border, ``"exact"`` or ``"paper"`` (``lzu.core.unzoom``).
     """
 
-    def __init__(self, output_shape, separable=True, attraction_fwhm=10.0, anti_crop=True,
-                 border="exact"):
+    def __init__(self, output_shape, grid_shape=None, separable=True, attraction_fwhm=10.0,
+                 anti_crop=True, border="exact"):
         shape = tuple(int(s) for s in output_shape)
         if len(shape) != 2 or min(shape) < 2:
             raise ValueError(f"output_shape must be (H, W) with H, W >= 2, got {output_shape!r}")
+        if grid_shape is not None:
+            grid_shape = tuple(int(s) for s in grid_shape)
+            if len(grid_shape) != 2 or min(grid_shape) < 2:
+                raise ValueError(f"grid_shape must be (gh, gw) with gh, gw >= 2, got {grid_shape!r}")
+        self.grid_shape = grid_shape
         if not float(attraction_fwhm) > 0:
             raise ValueError(f"attraction_fwhm must be > 0, got {attraction_fwhm!r}")
         if border not in BORDERS:
@@ -62,6 +69,9 @@ class AdaptiveGrid:
         """
         if saliency.dim() != 4 or saliency.shape[1] != 1:
             raise ValueError(f"saliency must have shape (B, 1, gh, gw), got {tuple(saliency.shape)}")
+        if self.grid_shape is not None and tuple(saliency.shape[2:]) != self.grid_shape:
+            raise ValueError(f"saliency grid {tuple(saliency.shape[2:])} is not grid_shape "
+                             f"{self.grid_shape}")
         if not torch.isfinite(saliency).all() or (saliency < 0).any():
             raise ValueError("saliency must be finite and non-negative")
         if not (saliency.sum(dim=(1, 2, 3)) > 0).all():
@@ -69,6 +79,11 @@ class AdaptiveGrid:
         coarse = saliency_to_grid(saliency, attraction_fwhm=self.attraction_fwhm,
                                   separable=self.separable, anti_crop=self.anti_crop)
         return upsample_grid(coarse, self.output_shape), coarse
+
+    def grids(self, device, dtype=torch.float32, flip=None):
+        """Refused: an adaptive grid has no grid without a saliency (``zoom_grids``)."""
+        raise ValueError("AdaptiveGrid has one grid per image: call zoom_grids(saliency) (an "
+                         "adaptive model computes the saliency from the previous frame's boxes)")
 
     def inverse_grids(self, coarse, level_shapes):
         """One ``(B, h, w, 2)`` inverse grid per level shape ``(h, w)``, batched over images."""

@@ -22,6 +22,12 @@ Two ways to define the frame (``region``):
   one grid, and every level is unzoomed with the inverse grid of its whole padded
   shape. ``scales`` are ``(W / Wp, H / Hp)``.
 
+Per-image grids (adaptive saliency, ``lzu.core.adaptive_grid``): pass
+``grids=(upsampled (B, H, W, 2), coarse (B, gh, gw, 2))`` to ``zoom``, each image's
+grid already in that image's own (possibly flipped) frame; the state then carries
+the coarse grids and ``unzoom`` inverts them batched, per level (no cache, no loop
+over images).
+
 Augmentation: a fixed saliency describes the un-augmented frame. With
 ``follow_flips`` (default), an image that was flipped gets the grid of the flipped
 saliency (``flips[b]``: ``None``, ``'horizontal'``, ``'vertical'``, ``'diagonal'``).
@@ -58,6 +64,7 @@ class ZoomState:
         scales: per image ``(sx, sy)``, zoomed size over the image's own size.
         flips: per image flip direction (``None`` when not flipped or not followed).
         dtype, device: of the grids.
+        coarse: ``(B, gh, gw, 2)`` per-image coarse grids (adaptive saliency), else ``None``.
     """
 
     output_shape: tuple
@@ -66,6 +73,7 @@ class ZoomState:
     flips: list
     dtype: torch.dtype
     device: torch.device
+    coarse: torch.Tensor = None
 
 
 class LZU(nn.Module):
@@ -108,11 +116,13 @@ class LZU(nn.Module):
             raise ValueError(f"got {len(flips)} flips for a batch of {b}")
         return list(flips)
 
-    def zoom(self, images, image_shapes=None, flips=None):
+    def zoom(self, images, image_shapes=None, flips=None, grids=None):
         """Zoom ``images`` ``(B, C, Hp, Wp)``; returns ``(zoomed (B, C, Hz, Wz), ZoomState)``.
 
         ``image_shapes``: each image's valid ``(h, w)`` (default: the whole tensor);
         used with ``region="image"``. ``flips``: each image's flip direction.
+        ``grids``: per-image ``(upsampled (B, H, W, 2), coarse (B, gh, gw, 2))`` grids of
+        an adaptive saliency, each in its image's own frame (flips are then ignored).
         """
         b, _, hp, wp = images.shape
         h, w = self.output_shape
@@ -121,6 +131,8 @@ class LZU(nn.Module):
             image_shapes = [(hp, wp)] * b
         if len(image_shapes) != b:
             raise ValueError(f"got {len(image_shapes)} image shapes for a batch of {b}")
+        if grids is not None:
+            return self._zoom_per_image(images, image_shapes, grids)
         grids = []
         for (hb, wb), flip in zip(image_shapes, flips, strict=True):
             up, _ = self.grid_generator.grids(images.device, images.dtype, flip)
@@ -135,32 +147,54 @@ class LZU(nn.Module):
         state = ZoomState((h, w), (hz, wz), scales, flips, images.dtype, images.device)
         return zoomed, state
 
+    def _zoom_per_image(self, images, image_shapes, grids):
+        b, _, hp, wp = images.shape
+        h, w = self.output_shape
+        up, coarse = grids
+        if up.shape[0] != b or coarse.shape[0] != b or tuple(up.shape[1:3]) != (h, w):
+            raise ValueError(f"per-image grids {tuple(up.shape)} / {tuple(coarse.shape)} do not "
+                             f"fit a batch of {b} zoomed to {(h, w)}")
+        up = up.to(device=images.device, dtype=images.dtype)
+        scale = up.new_tensor([[(wb - 1) / max(wp - 1, 1), (hb - 1) / max(hp - 1, 1)]
+                               for hb, wb in image_shapes])
+        zoomed = zoom(images, (up + 1) * scale[:, None, None, :] - 1)
+        hz, wz = self.padded((h, w))
+        zoomed = F.pad(zoomed, (0, wz - w, 0, hz - h))
+        scales = [(w / float(wb), h / float(hb)) for hb, wb in image_shapes]
+        state = ZoomState((h, w), (hz, wz), scales, [None] * b, images.dtype, images.device,
+                          coarse.to(device=images.device, dtype=images.dtype))
+        return zoomed, state
+
+    def _invert(self, coarse, level_shape, state):
+        """Inverse grids ``(B, h, w, 2)`` of ``coarse`` for a level (the region's extent)."""
+        hl, wl = level_shape
+        if self.region == "padded":
+            return invert_grid(coarse, (hl, wl), self.grid_generator.separable, self.border)
+        (h, w), (hz, wz) = state.output_shape, state.padded_shape
+        vh = min(hl, math.ceil(h * hl / hz))  # the level's valid extent
+        vw = min(wl, math.ceil(w * wl / wz))
+        inv = invert_grid(coarse, (vh, vw), self.grid_generator.separable, self.border)
+        scale = inv.new_tensor([(vw - 1) / max(wl - 1, 1), (vh - 1) / max(hl - 1, 1)])
+        return (inv + 1) * scale - 1
+
     def inverse_grid(self, level_shape, state, flip=None):
         """``(1, h, w, 2)`` inverse grid for a level of ``level_shape``, cached."""
         key = (tuple(level_shape), state.output_shape, state.padded_shape, state.device,
                state.dtype, flip, self.border, self.region)
         if key not in self._inverse_cache:
             _, coarse = self.grid_generator.grids(state.device, state.dtype, flip)
-            hl, wl = level_shape
-            if self.region == "padded":
-                inv = invert_grid(coarse, (hl, wl), self.grid_generator.separable, self.border)
-            else:
-                (h, w), (hz, wz) = state.output_shape, state.padded_shape
-                vh = min(hl, math.ceil(h * hl / hz))  # the level's valid extent
-                vw = min(wl, math.ceil(w * wl / wz))
-                inv = invert_grid(coarse, (vh, vw), self.grid_generator.separable, self.border)
-                scale = inv.new_tensor([(vw - 1) / max(wl - 1, 1), (vh - 1) / max(hl - 1, 1)])
-                inv = (inv + 1) * scale - 1
-            self._inverse_cache[key] = inv
+            self._inverse_cache[key] = self._invert(coarse, level_shape, state)
         return self._inverse_cache[key]
 
     def _unzoom_level(self, feat, state):
         b = feat.shape[0]
-        invs = [self.inverse_grid(feat.shape[-2:], state, flip) for flip in state.flips]
-        if all(f == state.flips[0] for f in state.flips):
-            grid = invs[0].expand(b, -1, -1, -1)
+        if state.coarse is not None:  # per-image grids: inverted batched, every call
+            grid = self._invert(state.coarse, tuple(feat.shape[-2:]), state)
+        elif all(f == state.flips[0] for f in state.flips):
+            grid = self.inverse_grid(feat.shape[-2:], state, state.flips[0]).expand(b, -1, -1, -1)
         else:
-            grid = torch.cat(invs, dim=0)
+            grid = torch.cat([self.inverse_grid(feat.shape[-2:], state, flip)
+                              for flip in state.flips], dim=0)
         out = unzoom(feat, grid)
         if out.shape[-2:] == feat.shape[-2:]:
             return out

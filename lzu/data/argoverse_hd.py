@@ -8,9 +8,15 @@ front-camera images of a prepared (synthetic) nuScenes root into that layout::
     <out>/Argoverse-HD/annotations/{train,val}.json
 
 Each json is COCO (``images``, ``annotations``, ``categories``) plus Argoverse-HD's
-own keys: ``seq_dirs`` (one folder per sequence, relative to
-``Argoverse-1.1/tracking``) and, per image, ``name``, ``sid`` (index into
-``seq_dirs``) and ``fid``; ``file_name`` is ``seq_dirs[sid]/name``. The boxes are
+own keys: ``sequences`` (one name per sequence), ``seq_dirs`` (its folder, relative
+to ``Argoverse-1.1/tracking``) and, per image, ``name``, ``sid`` (index into both
+lists) and ``fid`` (the frame's index in its sequence, 0, 1, 2, ... in time order);
+``file_name`` is ``seq_dirs[sid]/name``. The frames of a scene are its samples in
+timestamp order (the synthetic scenes are tracks sampled every 0.5 s, so objects
+move smoothly between consecutive frames, appear and leave, as in real video).
+
+``check_sequences`` checks the ``sid``/``fid`` layout of any such json (the
+adaptive, video models need it). The boxes are
 the 2-D boxes of mmdet3d's ``cam_instances`` (the projected 3-D boxes, clipped to
 the image), with nuScenes classes mapped onto Argoverse-HD's (classes it lacks are
 dropped). Images are hard links (copies across file systems) of the nuScenes ones;
@@ -27,6 +33,7 @@ from lzu.infra.atomic_io import atomic_write_json
 
 __all__ = [
     "ARGOVERSE_HD_CLASSES",
+    "check_sequences",
     "NUSCENES_TO_ARGOVERSE",
     "RING_CAMERAS",
     "write_argoverse_hd_from_nuscenes",
@@ -69,9 +76,11 @@ def _scene_names(nusc_root):
 def _split(nusc_root, out_root, split, size, cameras):
     infos = load_infos(osp.join(nusc_root, f"nuscenes_infos_{split}.pkl"))
     scene_of = _scene_names(nusc_root)
+    # frames of a sequence in time order (stable: infos without a timestamp keep their order)
+    infos = sorted(infos, key=lambda i: (scene_of[i["token"]], i.get("timestamp", 0)))
     width, height = size
     seq_dirs, images, annotations = [], [], []
-    seq_index = {}
+    seq_index, frames = {}, {}
     for info, camera in ((i, c) for c in cameras for i in infos):
         seq = f"{split}/{scene_of[info['token']]}/{RING_CAMERAS[camera]}"
         if seq not in seq_index:
@@ -83,7 +92,8 @@ def _split(nusc_root, out_root, split, size, cameras):
         src = osp.join(nusc_root, "samples", camera, cam["img_path"])
         _link(src, osp.join(out_root, "Argoverse-1.1", "tracking", seq_dirs[sid], name))
         image_id = len(images) + 1  # COCO ids start at 1 (pycocotools treats id 0 as "none")
-        fid = sum(1 for im in images if im["sid"] == sid)
+        fid = frames.get(sid, 0)
+        frames[sid] = fid + 1
         images.append({"id": image_id, "file_name": f"{seq_dirs[sid]}/{name}", "name": name,
                        "sid": sid, "fid": fid, "width": width, "height": height})
         for inst in info.get("cam_instances", {}).get(camera, []):
@@ -102,7 +112,7 @@ def _split(nusc_root, out_root, split, size, cameras):
                                 "ignore": 0})
     categories = [{"id": i, "name": n} for i, n in enumerate(ARGOVERSE_HD_CLASSES)]
     return {"images": images, "annotations": annotations, "categories": categories,
-            "seq_dirs": seq_dirs}
+            "sequences": [d.replace("/", "_") for d in seq_dirs], "seq_dirs": seq_dirs}
 
 
 def write_argoverse_hd_from_nuscenes(nusc_root, out_root, size=(1600, 900), cameras=None):
@@ -124,6 +134,52 @@ def write_argoverse_hd_from_nuscenes(nusc_root, out_root, size=(1600, 900), came
         atomic_write_json(path, data, indent=None)
         counts[split] = (len(data["images"]), len(data["annotations"]))
     return counts
+
+
+def check_sequences(data, path):
+    """``{image id: (sid, fid)}`` of a parsed Argoverse-HD json, or ``None`` if it has no frames.
+
+    A json whose images carry no ``fid`` has no video layout (fine for per-frame
+    models; an adaptive model then refuses, naming the missing metainfo). Otherwise
+    every image needs a whole ``sid`` (an index into ``sequences``/``seq_dirs``, which
+    must have the same length when both are present) and a whole ``fid`` >= 0, and no
+    two images may share a ``(sid, fid)``; anything else raises
+    ``AnnotationFileError`` naming the image.
+    """
+    from lzu.data.coco_json import AnnotationFileError
+
+    images = data.get("images") or []
+    if not any(isinstance(img, dict) and "fid" in img for img in images):
+        return None
+    lists = {k: data[k] for k in ("sequences", "seq_dirs") if k in data}
+    for key, value in lists.items():
+        if not isinstance(value, list):
+            raise AnnotationFileError(f"annotation file '{path}': '{key}' is not a list")
+    if len({len(v) for v in lists.values()}) > 1:
+        raise AnnotationFileError(
+            f"annotation file '{path}': 'sequences' ({len(lists['sequences'])}) and 'seq_dirs' "
+            f"({len(lists['seq_dirs'])}) must list the same sequences")
+    count = len(next(iter(lists.values()))) if lists else None
+    seen, frames = {}, {}
+    for img in images:
+        where = f"annotation file '{path}', image id {img.get('id')!r}"
+        for key in ("sid", "fid"):
+            value = img.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise AnnotationFileError(
+                    f"{where}: '{key}' is {'missing' if key not in img else repr(value)}; "
+                    "every image of a video json needs a whole 'sid' (its sequence) and 'fid' "
+                    "(its frame index) >= 0")
+        if count is not None and img["sid"] >= count:
+            raise AnnotationFileError(f"{where}: sid {img['sid']} is not an index into "
+                                      f"'sequences'/'seq_dirs' ({count} sequences)")
+        key = (img["sid"], img["fid"])
+        if key in seen:
+            raise AnnotationFileError(f"{where}: sequence {key[0]} frame {key[1]} is also image "
+                                      f"id {seen[key]!r} (a frame index must be unique)")
+        seen[key] = img.get("id")
+        frames[img.get("id")] = key
+    return frames
 
 
 def read_json(path):

@@ -185,9 +185,10 @@ def _plain(obj):
 
 
 def saliency_sha256(model_cfg):
-    """sha256 of the model's saliency file, or None when it has none."""
+    """sha256 of the model's saliency file (an adaptive model's prior), or None when it has none."""
     grid = (model_cfg or {}).get("grid_generator") or {}
-    path = grid.get("saliency_file")
+    path = grid.get("saliency_file") or ((model_cfg or {}).get("adaptive_saliency") or {}).get(
+        "prior_file")
     if isinstance(path, str) and osp.isfile(path):
         return file_sha256(path)
     return None

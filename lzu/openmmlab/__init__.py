@@ -10,6 +10,8 @@
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
 * ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
 * ``ArgoverseHDDataset``        (mmdet DATASETS) CocoDataset for Argoverse-HD's json
+* ``SequenceOrderSampler``      (mmdet DATA_SAMPLERS) val/test frames in video order
+* ``AdaptiveGrid``              (MODELS) per-image grids (adaptive saliency)
 * ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
 * ``PerClassIoUMetric``         (mmseg METRICS) IoUMetric that also returns per-class IoU
 * ``RNGStateHook``              (HOOKS) checkpoints carry torch's RNG state: bit-exact resume
@@ -17,11 +19,12 @@
 
 from mmdet3d.registry import MODELS
 
+from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
 from lzu.infra.atomic_backend import install_atomic_local_backend
 from lzu.infra.checkpoint import install_safe_loading
 from lzu.infra.pickle_handler import install_safe_pickle_handler
-from lzu.openmmlab.argoverse import ArgoverseHDDataset
+from lzu.openmmlab.argoverse import ArgoverseHDDataset, SequenceOrderSampler
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
 from lzu.openmmlab.detector import (
     LZUFCOS,
@@ -43,6 +46,8 @@ from lzu.openmmlab.segmentor import LZUCascadeEncoderDecoder, LZUEncoderDecoder
 
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
+if "AdaptiveGrid" not in MODELS.module_dict:
+    MODELS.register_module(name="AdaptiveGrid", module=AdaptiveGrid)
 
 # every weight file (checkpoints, ours and the paper's, and pretrained backbones)
 # loads weights-only with an allowlist; checkpoints are written atomically
@@ -67,6 +72,8 @@ __all__ = [
     "PaperEpochNuScenesDataset",
     "CheckedLoadImageFromFileMono3D",
     "ArgoverseHDDataset",
+    "SequenceOrderSampler",
+    "AdaptiveGrid",
     "LZUEncoderDecoder",
     "LZUCascadeEncoderDecoder",
     "PerClassIoUMetric",

@@ -30,10 +30,14 @@ __all__ = ["FoveaFCOS", "FoveaFasterRCNN", "FoveaRetinaNet", "LZUFCOS", "LZUCent
 class LZUFCOSMono3D(LZUDetectorMixin, FCOSMono3D):
     """FCOS3D with zoom / unzoom (the paper's nuScenes model)."""
 
+    supports_adaptive = False  # the adaptive saliency is built from 2-D detections
+
 
 @MODELS.register_module()
 class LZUSMOKEMono3D(LZUDetectorMixin, SMOKEMono3D):
     """SMOKE with zoom / unzoom (its ``trans_mat`` moves with the zoom)."""
+
+    supports_adaptive = False  # the adaptive saliency is built from 2-D detections
 
 
 @MMDET_MODELS.register_module()

@@ -12,8 +12,14 @@ three lines::
         \"\"\"YOLOX with FOVEA's zoom and box unwarping.\"\"\"
 
 Config keys (besides the detector's own): ``grid_generator``, ``follow_flips``,
-``pad_size_divisor`` as for LZU (``lzu.openmmlab.lzu_features``), and
-``unwarp_samples``: points per box edge for a non-separable grid.
+``pad_size_divisor``, ``adaptive_saliency`` as for LZU (``lzu.openmmlab.lzu_features``),
+and ``unwarp_samples``: points per box edge for a non-separable grid.
+
+Adaptive (``grid_generator=dict(type='AdaptiveGrid', ...)``, ``adaptive_saliency``):
+FOVEA's temporal saliency. Each image's saliency comes from boxes
+(``lzu.openmmlab.video_saliency``: GT in training, the previous frame's detections
+at test time, frames of a sequence predicted in order); GT boxes are warped and
+predicted boxes unwarped through that image's own grid.
 
 What happens to a batch (``lzu.core.box_warp`` has the geometry):
 
@@ -58,6 +64,7 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
     """Zoom, detect in the zoomed frame, unwarp the boxes; see the module docstring."""
 
     zoom_regions = ("image",)
+    supports_adaptive = True
 
     def __init__(self, *args, unwarp_samples=9, **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,12 +93,15 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
         shapes, flips, frames = [], [], []
-        for sample in samples:
+        grids = None
+        if not any(s.metainfo.get(ZOOMED_FLAG, False) for s in samples):
+            grids = self.adaptive_grids(samples, imgs, training=with_gt)
+        for i, sample in enumerate(samples):
             meta = sample.metainfo
             zoomed = meta.get(ZOOMED_FLAG, False)
             shape = tuple(int(s) for s in (meta[INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
             flip = meta.get("flip_direction") if meta.get("flip", False) else None
-            coarse = self._coarse(flip, imgs)
+            coarse = self._coarse(flip, imgs) if grids is None else grids[1][i:i + 1]
             shapes.append(shape)
             flips.append(flip)
             frames.append((coarse, shape, meta.get(INPUT_META, {
@@ -119,7 +129,7 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
                 setattr(holder, field, self._warp(holder.get(field), coarse, shape))
             sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True, INPUT_META: frames[-1][2],
                                  "img_shape": (h, w), "pad_shape": pad, "batch_input_shape": pad})
-        self.record_batch(shapes, flips)
+        self.record_batch(shapes, flips, grids)
         return frames
 
     def _warp(self, boxes, coarse, shape):
@@ -143,6 +153,9 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
         self.resolve_pad_divisor(batch_inputs)
+        return self.predict_in_order(batch_inputs, batch_data_samples, rescale, self._predict_once)
+
+    def _predict_once(self, batch_inputs, batch_data_samples, rescale):
         imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
         frames = self._to_zoomed_frame(batch_data_samples, with_gt=False, imgs=imgs)
         results = super().predict(batch_inputs, batch_data_samples, rescale=False)

@@ -13,7 +13,7 @@ detector is three lines::
 
 Config keys (besides the detector's own): those of ``lzu.openmmlab.lzu_features``
 (``grid_generator``, ``unzoom_border``, ``zoom_region``, ``follow_flips``,
-``pad_size_divisor``). With ``zoom_region='padded'`` (the paper's 3-D code) the
+``pad_size_divisor``, ``adaptive_saliency``). With ``zoom_region='padded'`` (the paper's 3-D code) the
 output aspect ratio must match the input's and the output must not be larger.
 
 What moves into that frame, per sample (once; a flag makes it idempotent), is
@@ -23,6 +23,12 @@ returns boxes in the original image), ``border``, ``homography_matrix``, camera
 matrices by their convention (``cam2img`` rows, or ``trans_mat``), and in training
 the GT and ignored boxes, instance masks, ``centers_2d`` and keypoints. A field it
 does not know is refused at the first batch, naming it.
+
+Adaptive (``grid_generator=dict(type='AdaptiveGrid', ...)``, ``adaptive_saliency``):
+each image's saliency comes from boxes (``lzu.openmmlab.video_saliency``: in
+training from GT, at test time from the previous frame's detections, predicted in
+frame order per sequence), its grid and inverse grids are built batched, and the
+unzoomed frame, metainfo and head are exactly those of the fixed model.
 """
 
 import numpy as np
@@ -64,6 +70,8 @@ def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt, owner="the
 class LZUDetectorMixin(LZUFeaturesMixin):
     """Zoom / unzoom for a detector class; see the module docstring."""
 
+    supports_adaptive = True
+
     def zoom_scale(self, img_shape):
         """``(sx, sy)`` of the zoomed frame relative to an image of ``img_shape``.
 
@@ -92,9 +100,13 @@ class LZUDetectorMixin(LZUFeaturesMixin):
         return (s, s)
 
     # ------------------------------------------------------------ metainfo
-    def _to_unzoomed_frame(self, batch_data_samples, with_gt):
-        """Record each image's region and flip for the zoom; move the metainfo."""
+    def _to_unzoomed_frame(self, batch_data_samples, with_gt, imgs=None):
+        """Record each image's region and flip (adaptive: its grids) for the zoom; move the
+        metainfo."""
         self.resolve_pad_divisor()
+        grids = None
+        if imgs is not None and not any(s.metainfo.get(ZOOMED_FLAG) for s in batch_data_samples):
+            grids = self.adaptive_grids(batch_data_samples, imgs, training=with_gt)
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
         shapes, flips = [], []
@@ -106,22 +118,29 @@ class LZUDetectorMixin(LZUFeaturesMixin):
             flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
             scale_metainfo(sample, self.zoom_scale(shape), (h, w), pad, with_gt,
                            owner=type(self).__name__, seg_pad_value=self.seg_pad_value)
-        self.record_batch(shapes, flips)
+        self.record_batch(shapes, flips, grids)
         return batch_data_samples
 
     def loss(self, batch_inputs, batch_data_samples):
         self.check_batch_augments()
         self.resolve_pad_divisor(batch_inputs)
-        self._to_unzoomed_frame(batch_data_samples, with_gt=True)
+        self._to_unzoomed_frame(batch_data_samples, with_gt=True, imgs=_images(batch_inputs))
         return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
         self.resolve_pad_divisor(batch_inputs)
-        self._to_unzoomed_frame(batch_data_samples, with_gt=False)
+        return self.predict_in_order(batch_inputs, batch_data_samples, rescale, self._predict_once)
+
+    def _predict_once(self, batch_inputs, batch_data_samples, rescale):
+        self._to_unzoomed_frame(batch_data_samples, with_gt=False, imgs=_images(batch_inputs))
         return super().predict(batch_inputs, batch_data_samples, rescale=rescale)
 
     def _forward(self, batch_inputs, batch_data_samples=None):
         self.resolve_pad_divisor(batch_inputs)
         if batch_data_samples is not None:
-            self._to_unzoomed_frame(batch_data_samples, with_gt=False)
+            self._to_unzoomed_frame(batch_data_samples, with_gt=False, imgs=_images(batch_inputs))
         return super()._forward(batch_inputs, batch_data_samples)
+
+
+def _images(batch_inputs):
+    return batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs

@@ -14,6 +14,11 @@ Config keys (besides the model's own):
     zoom_region: ``'image'`` (default: each image's own region) or ``'padded'``
         (the paper's 3-D code: the whole padded batch).
     follow_flips: flip the saliency with flipped images (default True).
+    adaptive_saliency: with ``grid_generator=dict(type='AdaptiveGrid', ...)`` (detectors
+        only): the keys of ``lzu.openmmlab.video_saliency.VideoSaliency`` (``prior_file``,
+        ``prior_weight``, ``bandwidth``, ``amplitude``, ``score_thr``, ``train_source``,
+        ``jitter``): each image gets its own saliency from boxes (the previous frame's
+        detections at test time), its own grid and inverse grids, all batched.
     pad_size_divisor: for the zoomed batch. Default: the data preprocessor's
         ``pad_size_divisor`` (mmdet) or ``size_divisor`` (mmseg) when it is above 1,
         else the backbone's largest stride, measured once at the first batch (a
@@ -30,15 +35,17 @@ size and the multi-scale training would silently stop. Scale-keeping augments
 
 import torch
 
+from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.video_saliency import VideoSaliency
 
 __all__ = ["INPUT_SHAPE", "SCALE_KEEPING_BATCH_AUGMENTS", "ZOOMED_FLAG", "LZUFeaturesMixin",
            "build_grid_generator"]
 
-_GRID_GENERATORS = {"FixedGrid": FixedGrid}
+_GRID_GENERATORS = {"FixedGrid": FixedGrid, "AdaptiveGrid": AdaptiveGrid}
 #: metainfo keys a task mixin sets when it moves a sample into the unzoomed frame (once):
 #: the flag, and the image's own ``(h, w)`` before the move
 ZOOMED_FLAG = "lzu_zoomed"
@@ -84,9 +91,11 @@ class LZUFeaturesMixin:
 
     #: the ``zoom_region`` values a task supports
     zoom_regions = REGIONS
+    #: whether the task supports ``adaptive_saliency`` (per-image saliencies from boxes)
+    supports_adaptive = False
 
     def __init__(self, grid_generator, unzoom_border="exact", zoom_region="image",
-                 follow_flips=True, pad_size_divisor=None, **kwargs):
+                 follow_flips=True, pad_size_divisor=None, adaptive_saliency=None, **kwargs):
         super().__init__(**kwargs)
         if unzoom_border not in BORDERS:
             raise UserInputError(
@@ -106,6 +115,63 @@ class LZUFeaturesMixin:
                        region=zoom_region, pad_size_divisor=pad_size_divisor or 1,
                        follow_flips=follow_flips)
         self._lzu_batch = None
+        self.video_saliency = self._build_video_saliency(adaptive_saliency)
+
+    def _build_video_saliency(self, cfg):
+        owner = type(self).__name__
+        adaptive = isinstance(self.grid_generator, AdaptiveGrid)
+        if cfg is None and not adaptive:
+            return None
+        if not self.supports_adaptive:
+            raise UserInputError(f"{owner} has no adaptive saliency (2-D detectors only); use "
+                                 "grid_generator=dict(type='FixedGrid', ...)")
+        if cfg is None or not adaptive:
+            raise UserInputError(
+                f"{owner}: model.adaptive_saliency and grid_generator=dict(type='AdaptiveGrid', "
+                "...) go together (per-image saliencies need per-image grids); "
+                + ("add model.adaptive_saliency=dict(prior_file=..., ...)" if cfg is None else
+                   "set grid_generator.type='AdaptiveGrid' or remove adaptive_saliency"))
+        if self.lzu.region != "image":
+            raise UserInputError(f"{owner}: adaptive saliency needs zoom_region='image'")
+        if not isinstance(cfg, dict):
+            raise UserInputError(f"{owner}: model.adaptive_saliency must be a dict, got {cfg!r}")
+        if self.grid_generator.grid_shape is None:
+            raise UserInputError(f"{owner}: grid_generator.grid_shape is needed for an adaptive "
+                                 "saliency (paper: (27, 48))")
+        try:
+            return VideoSaliency(self.grid_generator.grid_shape, owner=owner, **cfg)
+        except TypeError as err:
+            raise UserInputError(f"{owner}: model.adaptive_saliency: {err}") from None
+
+    def adaptive_grids(self, samples, imgs, training):
+        """Per-image ``(upsampled, coarse)`` grids of an adaptive model (else ``None``).
+
+        Called before the samples' GT moves into another frame (``current_gt`` reads it)."""
+        if self.video_saliency is None:
+            return None
+        saliency = self.video_saliency.batch_saliency(samples, training, imgs.device, imgs.dtype)
+        return self.grid_generator.zoom_grids(saliency)
+
+    def predict_in_order(self, batch_inputs, samples, rescale, predict_once):
+        """``predict_once`` on the batch, sequence by sequence in frame order (adaptive models).
+
+        A batch holding several frames of one sequence runs as consecutive sub-batches
+        (``VideoSaliency.waves``); each frame's detections are remembered for the next."""
+        if self.video_saliency is None:
+            return predict_once(batch_inputs, samples, rescale)
+        results = [None] * len(samples)
+        for wave in self.video_saliency.waves(samples):
+            if len(wave) == len(samples):
+                sub = batch_inputs
+            else:
+                index = torch.tensor(wave)
+                sub = ({k: v[index] if torch.is_tensor(v) else v for k, v in batch_inputs.items()}
+                       if isinstance(batch_inputs, dict) else batch_inputs[index])
+            out = predict_once(sub, [samples[i] for i in wave], rescale)
+            self.video_saliency.update(out, rescale)
+            for i, result in zip(wave, out, strict=True):
+                results[i] = result
+        return results
 
     @property
     def grid_generator(self):
@@ -191,18 +257,23 @@ class LZUFeaturesMixin:
                     "if it keeps the scale, add its name to lzu.openmmlab.lzu_features."
                     "SCALE_KEEPING_BATCH_AUGMENTS")
 
-    def record_batch(self, shapes, flips):
-        """Each image's valid ``(h, w)`` and flip direction, for the next ``zoom_inputs``."""
-        self._lzu_batch = (list(shapes), list(flips))
+    def record_batch(self, shapes, flips, grids=None):
+        """Each image's valid ``(h, w)`` and flip direction (and, adaptive, its grids), for
+        the next ``zoom_inputs``."""
+        self._lzu_batch = (list(shapes), list(flips), grids)
 
     def zoom_inputs(self, imgs):
         """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
         self.resolve_pad_divisor(imgs)
-        shapes, flips = self._lzu_batch or (None, None)
+        shapes, flips, grids = self._lzu_batch or (None, None, None)
         self._lzu_batch = None  # used once: a later direct call must not see a stale batch
         if shapes is not None and len(shapes) != imgs.shape[0]:
-            shapes, flips = None, None
-        return self.lzu.zoom(imgs, shapes, flips)
+            shapes, flips, grids = None, None, None
+        if grids is None and self.video_saliency is not None:
+            raise UserInputError(
+                f"{type(self).__name__}: an adaptive model zooms through loss/predict (which "
+                "make each image's saliency from its boxes), not a bare extract_feat")
+        return self.lzu.zoom(imgs, shapes, flips, grids)
 
     def unzoom_features(self, feats, state):
         return self.lzu.unzoom(feats, state)

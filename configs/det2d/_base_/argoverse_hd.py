@@ -56,3 +56,30 @@ argoverse_grid_generator = dict(
     separable=True,
     attraction_fwhm=10,
     anti_crop=True)
+# Adaptive zoom (FOVEA's temporal saliency / adaptive LZU): one saliency per frame, a KDE of
+# the previous frame's boxes mixed with the dataset prior (lzu/openmmlab/video_saliency.py).
+# The video models need each frame's sequence id and index (and, in training, the previous
+# frame's GT boxes) in the metainfo, and val/test frames in sequence order.
+argoverse_adaptive_grid_generator = dict(
+    type='AdaptiveGrid',
+    output_shape=(1200, 1920),
+    grid_shape=(27, 48),
+    separable=True,
+    attraction_fwhm=10,
+    anti_crop=True)
+argoverse_adaptive_saliency = dict(
+    prior_file='data/argoverse/saliency_kde.pkl',
+    prior_weight=0.2,
+    bandwidth=64.0,
+    amplitude=1.0,
+    score_thr=0.3,
+    train_source='previous_gt',
+    jitter=0.05)
+pack_train_video = dict(
+    type='PackDetInputs',
+    meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+               'flip_direction', 'sid', 'fid', 'prev_gt_bboxes'))
+pack_test_video = dict(
+    type='PackDetInputs',
+    meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'sid', 'fid'))
+argoverse_video_sampler = dict(_delete_=True, type='SequenceOrderSampler')
