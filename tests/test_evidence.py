@@ -103,7 +103,7 @@ def tiny(monkeypatch):
         c for c in full_det(quick) if c["method"] in ("uniform", "lzu")
         and (c["cell"] == "det2d@0.25" or c["input_scale"] != 1.0)])
 
-    def in_process(args, name):
+    def in_process(args, name, threads=None):
         if not osp.isfile(osp.join(TOOLS, f"evidence_{name}.py")):
             return {"status": "missing", "why": "absent"}
         evidence.worker(evidence.parse_args(["--worker", name, "--work-dir", args.work_dir,
@@ -116,7 +116,7 @@ def tiny(monkeypatch):
 def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, capsys):
     wd, out = tmp_path / "wd", tmp_path / "out"
     argv = ["--quick", "--tasks", "det2d", "seg", "--seeds", "0", "--work-dir", str(wd),
-            "--out", str(out)]
+            "--out", str(out), "--jobs", "1"]
     evidence.main(argv)
     report = json.loads((out / "evidence.json").read_text())
     for name in ("det2d", "seg"):
