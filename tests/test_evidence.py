@@ -127,13 +127,13 @@ def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, caps
             assert set(run["metrics"]) == set(task["metrics"])
         assert task["prepared"]["data"]["full"]["count"] > 0
     det = report["tasks"]["det2d"]
-    assert set(det["cells"]) == {"det2d@0.25", "det2d-upsample@0.25->0.50"}
+    assert set(det["cells"]) == {"det2d@0.25", "det2d-upsample@0.125->0.25"}
     lzu = det["cells"]["det2d@0.25"]["methods"]["lzu"]["metrics"]["AP"]
     uni = det["cells"]["det2d@0.25"]["methods"]["uniform"]["metrics"]["AP"]
     assert lzu["diff_vs_uniform"]["mean"] == pytest.approx(lzu["mean"] - uni["mean"])
     assert (out / "evidence.png").stat().st_size > 1000
     md = (out / "evidence.md").read_text()
-    assert "seg@0.25" in md and "det2d-upsample@0.25->0.50" in md
+    assert "seg@0.25" in md and "det2d-upsample@0.125->0.25" in md
     capsys.readouterr()
     # a rerun reuses every finished run and says so
     evidence.main(argv)

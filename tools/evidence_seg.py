@@ -36,7 +36,7 @@ def _frames(quick):
 
 
 def _iters(quick):
-    return 30 if quick else 300
+    return 30 if quick else 400
 
 
 def _options(quick):
@@ -99,8 +99,6 @@ def run(work_dir, cell, seed, quick, log):
     def edit(cfg):
         for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
             cfg[key]["dataset"]["data_root"] = root + "/"
-        if quick:
-            cfg.train_dataloader["batch_size"] = 4
         if cell["method"] == "uniform":
             if set_pipeline_resize(cfg, (out_w, out_h)) != 3:
                 raise RuntimeError(f"{CONFIGS['uniform']}: expected one Resize per pipeline")

@@ -26,7 +26,7 @@ model = dict(
 max_iters = 300
 resize = dict(type='Resize', scale=(256, 144), keep_ratio=True)
 train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
+    batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, filter_cfg=dict(filter_empty_gt=True, min_size=0),
                  pipeline=[{{_base_.load_image}}, {{_base_.load_annotations}}, resize,
                            {{_base_.flip}}, {{_base_.pack_train}}]))
@@ -40,7 +40,11 @@ val_evaluator = dict(ann_file=data_root + 'Argoverse-HD/annotations/val.json', c
 test_evaluator = val_evaluator
 train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
-optim_wrapper = dict(optimizer=dict(lr=0.02), clip_grad=dict(max_norm=35, norm_type=2))
+# AdamW learns these from-scratch nets faster than mmdet's SGD in a few hundred iterations
+# (measured: AP 2.2 vs 1.6 at 0.25x after 250 iterations, seed 0)
+optim_wrapper = dict(
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=0.002, weight_decay=0.05),
+    clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
