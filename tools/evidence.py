@@ -174,6 +174,7 @@ def worker(args):
         runs.append(result)
     summary = {"task": task, "status": "ok", "metrics": list(module.METRICS),
                "small_metrics": list(module.SMALL_METRICS), "prepared": prep,
+               "metric_unit": getattr(module, "METRIC_UNIT", None),
                "prepare_seconds": round(prep_seconds, 1), "code_sha256": code, "runs": runs,
                "torch_threads": torch.get_num_threads(),
                "seconds": round(time.time() - start, 1)}
@@ -256,7 +257,10 @@ def machine():
 
 
 def _digits(task, metric):
-    """Decimals for a metric: 4 for fractions (all |values| <= 1, e.g. NDS), else 2 (percent)."""
+    """Decimals for a metric: 2 for a task whose module says ``METRIC_UNIT = "percent"``, else
+    4 for fractions (all |values| <= 1, e.g. NDS) and 2 otherwise."""
+    if task.get("metric_unit") == "percent":
+        return 2
     values = [abs(r["metrics"][metric]) for r in task["runs"]
               if r["metrics"].get(metric) is not None]
     return 4 if values and max(values) <= 1.0 else 2
@@ -347,6 +351,7 @@ def plot(report, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     tasks = [(n, t) for n, t in report["tasks"].items() if t["status"] == "ok"]
     panels = []
@@ -357,8 +362,9 @@ def plot(report, path):
                              squeeze=False)
     colours = {"uniform": "tab:blue", "lzu": "tab:red", "fovea": "tab:green"}
     for ax, (name, task, metric) in zip(axes[0], panels, strict=False):
-        for method in METHODS:
-            pts = [(c["scale"], c["methods"][method]["metrics"][metric])
+        for i, method in enumerate(METHODS):
+            shift = 1 + 0.015 * (i - 1)  # methods side by side at one size
+            pts = [(c["scale"] * shift, c["methods"][method]["metrics"][metric])
                    for c in task["cells"].values()
                    if c["input_scale"] == 1.0 and method in c["methods"]]
             pts = sorted(p for p in pts if p[1]["mean"] is not None)
@@ -371,9 +377,12 @@ def plot(report, path):
                   if c["input_scale"] != 1.0 and method in c["methods"]]
             for x, s, src in up:
                 if s["mean"] is not None:
-                    ax.errorbar([x * 1.03], [s["mean"]], yerr=[s["std"]], marker="s",
+                    ax.errorbar([x * shift * 1.04], [s["mean"]], yerr=[s["std"]], marker="s",
                                 mfc="none", capsize=3, color=colours.get(method), ls="none",
                                 label=f"{method}, from {src:g}x input")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({c["scale"] for c in task["cells"].values()}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("output size (fraction of the frame)")
         ax.set_ylabel(metric)
         ax.set_title(f"{name}: {metric}")

@@ -24,6 +24,7 @@ SMALL_CLASSES = ("pole", "traffic light", "traffic sign", "person", "rider", "mo
                  "bicycle")
 METRICS = ("mIoU", "mIoU_small", "aAcc", "IoU.car", "IoU.person", "IoU.road")
 SMALL_METRICS = ("mIoU_small",)
+METRIC_UNIT = "percent"  # every metric, 0-100
 FRAME = (288, 512)  # (H, W)
 CONFIGS = {"uniform": "configs/evidence/seg_uniform.py", "lzu": "configs/evidence/seg_lzu.py"}
 #: classes whose connected components count as objects in the size statistics
