@@ -313,6 +313,30 @@ def markdown(report):
                                _diff_text(s.get("diff_vs_uniform"), k))
                 lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        lines.append("Every metric, mean over seeds (uniform / LZU / FOVEA where run):")
+        lines.append("")
+        for cell_id, cell in task["cells"].items():
+            for method, entry in cell["methods"].items():
+                vals = ", ".join(
+                    f"{m} {v['mean']:.{_digits(task, m)}f}" if v["mean"] is not None else f"{m} n/a"
+                    for m, v in entry["metrics"].items())
+                lines.append(f"- {cell_id} {method}: {vals}")
+        seconds = [r["seconds"] for r in task["runs"]]
+        lines.append(f"- wall time per run {min(seconds):.0f}-{max(seconds):.0f} s "
+                     f"(mean {sum(seconds) / len(seconds):.0f} s); whole task "
+                     f"{task.get('seconds', 0) / 60:.1f} min"
+                     + (f" on {task['torch_threads']} thread(s)" if task.get("torch_threads")
+                        else ""))
+        data = task.get("prepared", {}).get("data", {})
+        sizes = [(k, v) for k, v in data.items()
+                 if isinstance(v, dict) and "coco_small" in v]
+        if sizes:
+            lines.append("- object sizes (training labels; sqrt(area) p10/p50/p90 px, share "
+                         "COCO-small < 32², share < 8 px): " + "; ".join(
+                             f"{k}: {'/'.join(f'{q:g}' for q in v['sqrt_area_p10_p50_p90'])}, "
+                             f"{100 * v['coco_small']:.0f} %, {100 * v['under_8px']:.0f} %"
+                             for k, v in sizes))
+        lines.append("")
     return "\n".join(lines)
 
 
