@@ -63,7 +63,7 @@ DATA = {
            "image_size": list(FULL_SIZE), "objects_per_sample": [12, 20], "far_bias": 1.0},
 }
 #: training schedule: (default, quick)
-SCHEDULE = {False: {"iters": 150, "lr": 0.002, "warmup": 20},
+SCHEDULE = {False: {"iters": 200, "lr": 0.002, "warmup": 20},
             True: {"iters": 40, "lr": 0.002, "warmup": 10}}
 
 
