@@ -43,7 +43,7 @@ model = dict(
         norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)),
     test_cfg=dict(score_thr=0.02, max_per_img=100))
 
-max_iters = 300
+max_iters = 200
 # one process, no workers: the data order is the seed's alone, and nothing competes for the cores
 train_dataloader = dict(
     batch_size=8,
@@ -67,7 +67,7 @@ val_evaluator = None
 # NDS 0 in this budget; AdamW at 2e-3 learns (README "Does LZU help?")
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=0.002, weight_decay=1e-4))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
          milestones=[int(max_iters * 0.8)], gamma=0.1)
 ]
