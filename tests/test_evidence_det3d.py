@@ -96,3 +96,9 @@ def test_det3d_task_quick_cell(tmp_path):
     for name, value in result["metrics"].items():
         assert np.isfinite(value) and 0.0 <= value <= 1.0, name
     assert result["iters"] == 3 and len(result["config_sha256"]) == 64 and result["seconds"] > 0
+    # one config hash per cell and method, whatever the seed; another method, another hash
+    config, _ = det3d.build_config(str(tmp_path), cell, 5, True)
+    assert det3d.config_sha256(config) == result["config_sha256"]
+    lzu_cell = {**next(c for c in cells if c["method"] == "lzu"), "iters": 3}
+    assert det3d.config_sha256(det3d.build_config(str(tmp_path), lzu_cell, 0, True)[0]) \
+        != result["config_sha256"]

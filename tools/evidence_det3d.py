@@ -281,8 +281,12 @@ def _has_boxes(result_path):
 
 
 def config_sha256(cfg):
-    """sha256 of the merged config's text (seed included; the work dir excluded)."""
-    text = cfg.pretty_text
+    """sha256 of the merged config (canonical JSON), the seed and the work dir excluded: one
+    value per cell and method, the same for every seed."""
+    content = cfg.to_dict()
+    for key in ("randomness", "work_dir", "experiment_name"):
+        content.pop(key, None)
+    text = json.dumps(content, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
