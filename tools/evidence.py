@@ -168,7 +168,8 @@ def worker(args):
             continue
         say(f"{task}: [{i}/{len(todo)}] {cell['cell']} {cell['method']} seed {seed}")
         result = module.run(wd, cell, seed, args.quick, lambda m: say(f"{task}: {m}"))
-        result = {**cell, "seed": seed, **result}
+        result = {**cell, "seed": seed, **result,
+                  "saliency_sha256": prep.get("saliency_sha256")}
         say(f"{task}:     {_fmt_metrics(result['metrics'], module.METRICS[:3])}")
         atomic_write_json(path, {"key": key, "result": result})
         runs.append(result)
