@@ -142,6 +142,15 @@ def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, caps
         report["tasks"]["seg"]["runs"])
     again = json.loads((out / "evidence.json").read_text())
     assert again["tasks"]["det2d"]["runs"] == det["runs"]
+    # --report-only rewrites the outputs from the workers' records, training nothing
+    md = (out / "evidence.md").read_text()
+    (out / "evidence.md").unlink()
+    evidence.main([*argv, "--report-only"])
+    said = capsys.readouterr().out
+    assert "preparing" not in said and (out / "evidence.md").read_text() == md
+    redone = json.loads((out / "evidence.json").read_text())
+    assert redone["tasks"]["seg"]["cells"] == again["tasks"]["seg"]["cells"]
+    assert redone["wall_seconds"] == again["wall_seconds"]
 
 
 def test_a_missing_task_module_is_reported_not_dropped(tmp_path):

@@ -90,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     p.add_argument("--update-readme", action="store_true",
                    help="only regenerate the README section from <out>/evidence.json")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite the outputs from the finished workers' records under --work-dir "
+                        "(no training; the wall time is kept from the previous evidence.json)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one task in this process
     args = p.parse_args(argv)
     unknown = [t for t in args.tasks if t not in TASKS]
@@ -469,6 +472,7 @@ def collect(args, started, outcomes):
             tasks[name] = outcome
             continue
         task = _read_json(osp.join(args.work_dir, name, "task.json"))
+        task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
         tasks[name] = task
     return {"schema": SCHEMA, "git_sha": _git_sha(), "machine": machine(),
@@ -556,8 +560,22 @@ def main(argv=None):
         return None
     started = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
-    outcomes = run_tasks(args)
-    report = collect(args, started, outcomes)
+    if args.report_only:
+        previous = _read_json(osp.join(args.out, "evidence.json")) or {}
+        outcomes = {}
+        for name in args.tasks:
+            old = previous.get("tasks", {}).get(name, {})
+            if osp.isfile(osp.join(args.work_dir, name, "task.json")):
+                outcomes[name] = {"status": "ok", "threads": old.get("threads")}
+            else:
+                outcomes[name] = {k: v for k, v in old.items()
+                                  if k in ("status", "why", "log")} or {
+                    "status": "missing", "why": f"no finished worker record under {args.work_dir}"}
+        report = collect(args, started, outcomes)
+        report["wall_seconds"] = previous.get("wall_seconds", report["wall_seconds"])
+    else:
+        outcomes = run_tasks(args)
+        report = collect(args, started, outcomes)
     write_outputs(report, args.out)
     say(f"wrote {args.out}/evidence.json, evidence.md, evidence.png "
         f"({report['wall_seconds'] / 60:.1f} min)")
