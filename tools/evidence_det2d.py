@@ -40,7 +40,7 @@ def _frames(quick):
 
 
 def _iters(quick):
-    return 30 if quick else 400
+    return 30 if quick else 450
 
 
 def _sets(work_dir, quick):

@@ -37,7 +37,7 @@ def _frames(quick):
 
 
 def _iters(quick):
-    return 30 if quick else 300
+    return 30 if quick else 400
 
 
 def _options(quick):

@@ -23,7 +23,7 @@ model = dict(
                    norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)),
     test_cfg=dict(nms_pre=300, score_thr=0.05, max_per_img=100))
 
-max_iters = 400
+max_iters = 450
 resize = dict(type='Resize', scale=(256, 144), keep_ratio=True)
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,

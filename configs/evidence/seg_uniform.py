@@ -19,7 +19,7 @@ model = dict(
 size = (72, 128)
 resize = dict(type='Resize', scale=size[::-1], keep_ratio=False)
 model.update(data_preprocessor=dict(size=size, size_divisor=None))
-max_iters = 300
+max_iters = 400
 train_pipeline = [{{_base_.load_image}}, {{_base_.load_annotations}}, resize, {{_base_.flip}},
                   {{_base_.pack}}]
 test_pipeline = [{{_base_.load_image}}, resize, {{_base_.load_annotations}}, {{_base_.pack}}]
