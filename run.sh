@@ -60,6 +60,10 @@ commands:
   demo det2d           2-D detection demo (Argoverse-HD layout, FCOS): uniform, FOVEA and LZU,
                        fixed and adaptive, one COCO AP table (--methods picks some)
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
+  bench [ARGS]         does LZU help? uniform vs LZU (vs FOVEA) over 3 seeds with 95 % CIs on
+                       2-D detection, segmentation and 3-D detection, CPU (<= 45 min; --quick:
+                       a smoke run of minutes); writes docs/evidence.{json,md,png} and the
+                       README section (python tools/evidence.py --help)
   gpu-pack [ARGS]      pack the stack for a bare Python 3.12 GPU machine into gpu_pack/
                        (wheels + patched mmcv sdist; needs network; prints its size)
   gpu-check [--out DIR] [ARGS]
@@ -130,6 +134,10 @@ case "$cmd" in
         fi
         exec "$PY" tools/demo.py --work-dir "$WORK_DIR/demo" "$@"
         ;;
+    bench)
+        ensure_env
+        exec "$PY" tools/evidence.py "$@"
+        ;;
     gpu-pack | gpu-check)
         # no ensure_env: the GPU machine runs these with its own python3 (no .venv there)
         if [ -z "${LZU_PYTHON:-}" ] && [ ! -x "$PY" ]; then PY=python3; fi
@@ -142,7 +150,7 @@ case "$cmd" in
             run_experiment "$cmd" "$@"
         fi
         echo "run.sh: unknown command or experiment '$cmd'" >&2
-        echo "valid commands: test test-all demo gpu-pack gpu-check --help" >&2
+        echo "valid commands: test test-all demo bench gpu-pack gpu-check --help" >&2
         echo "valid experiments: $(experiments | tr '\n' ' ')" >&2
         exit 2
         ;;

@@ -27,6 +27,14 @@ def parse_args(argv=None):
     p.add_argument("--val-scenes", type=int, default=1, help="scenes in mini_val (0..2)")
     p.add_argument("--samples-per-scene", type=int, default=3, help="key frames per scene (>= 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, nargs=2, default=(1600, 900), metavar=("W", "H"),
+                   help="camera image size (intrinsics scaled with it); mmdet3d's converter "
+                        "clips 2-D boxes to 1600 x 900")
+    p.add_argument("--objects-per-sample", type=int, nargs=2, default=(6, 12), metavar=("LO", "HI"),
+                   help="objects alive per key frame, drawn in LO..HI")
+    p.add_argument("--far-bias", type=float, default=0.0,
+                   help="distance density d**FAR_BIAS in each class's range: 0 uniform in "
+                        "distance, 1 uniform per unit of ground area")
     return p.parse_args(argv)
 
 
@@ -40,6 +48,9 @@ def main(argv=None):
             val_scenes=args.val_scenes,
             samples_per_scene=args.samples_per_scene,
             seed=args.seed,
+            image_size=tuple(args.image_size),
+            objects_per_sample=tuple(args.objects_per_sample),
+            far_bias=args.far_bias,
         )
     except (ValueError, FileExistsError) as err:
         sys.exit(f"make_synthetic_nuscenes: {err}")

@@ -138,7 +138,11 @@ def _standing(f, name, offset, y):
     return x - wid / 2, y - hgt, x + wid / 2, y, hgt
 
 
-def _objects(rng, image, label, f):
+def _objects(rng, image, label, f, boxes=None):
+    """Draw the frame's objects far to near; ``boxes`` (a list) receives each drawn object's
+    ``(class, x0, y0, x1, y1)`` (traffic signs and lights on poles, riders and their bicycles
+    included; poles themselves are not boxed). Boxes are not clipped to the frame."""
+    boxes = [] if boxes is None else boxes
     items = []
     n_vehicles = rng.integers(4, 12)
     for _ in range(n_vehicles):
@@ -159,13 +163,14 @@ def _objects(rng, image, label, f):
         items.append((y, "pole", side * (f.road_half + rng.uniform(0.2, 0.8) * f.walk)))
     for y, name, offset in sorted(items):  # far to near: nearer objects occlude
         if name == "pole":
-            _draw_pole(rng, image, label, *_pole_box(f, offset, y))
+            boxes.extend(_draw_pole(rng, image, label, *_pole_box(f, offset, y)))
             continue
         x0, y0, x1, y1, hgt = _standing(f, name, offset, y)
         if name in ("person", "rider"):
-            _draw_person(rng, image, label, name, x0, y0, x1, y1, hgt)
+            boxes.extend(_draw_person(rng, image, label, name, x0, y0, x1, y1, hgt))
         else:
             _draw_vehicle(rng, image, label, name, x0, y0, x1, y1, hgt)
+            boxes.append((name, x0, y0, x1, y1))
 
 
 def _pole_box(f, offset, y):
@@ -177,30 +182,38 @@ def _pole_box(f, offset, y):
 
 
 def _draw_pole(rng, image, label, x0, y0, x1, y1):
+    """Draw a pole with a sign or a light on top; returns ``[(class, x0, y0, x1, y1)]`` of the
+    sign or light."""
     _rect(image, label, x0, y0, x1, y1, "pole", _colour(rng, "pole", 10))
     size = max(2.0, (x1 - x0) * rng.uniform(3, 6))
     cx = (x0 + x1) / 2
     if rng.random() < 0.5:
         _rect(image, label, cx - size / 2, y0, cx + size / 2, y0 + size, "traffic sign",
               _colour(rng, "traffic sign", 15))
-    else:
-        _rect(image, label, cx - size / 3, y0, cx + size / 3, y0 + 1.8 * size, "traffic light",
-              _colour(rng, "traffic light", 8))
-        lamp = tuple(int(v) for v in rng.choice([(230, 40, 30), (240, 200, 30), (40, 220, 80)]))
-        cv2.circle(image, (int(cx), int(y0 + size / 2)), max(1, int(size / 4)), lamp, -1)
+        return [("traffic sign", cx - size / 2, y0, cx + size / 2, y0 + size)]
+    _rect(image, label, cx - size / 3, y0, cx + size / 3, y0 + 1.8 * size, "traffic light",
+          _colour(rng, "traffic light", 8))
+    lamp = tuple(int(v) for v in rng.choice([(230, 40, 30), (240, 200, 30), (40, 220, 80)]))
+    cv2.circle(image, (int(cx), int(y0 + size / 2)), max(1, int(size / 4)), lamp, -1)
+    return [("traffic light", cx - size / 3, y0, cx + size / 3, y0 + 1.8 * size)]
 
 
 def _draw_person(rng, image, label, name, x0, y0, x1, y1, hgt):
+    """Draw a person or a rider (on a bicycle); returns their ``[(class, x0, y0, x1, y1)]``."""
     cx, w = (x0 + x1) / 2, x1 - x0
+    boxes = []
     if name == "rider":  # a rider on a bicycle: the bicycle is its own class
         _rect(image, label, cx - 1.6 * w, y1 - 0.35 * hgt, cx + 1.6 * w, y1, "bicycle",
               _colour(rng, "bicycle"))
+        boxes.append(("bicycle", cx - 1.6 * w, y1 - 0.35 * hgt, cx + 1.6 * w, y1))
         y1 = y1 - 0.25 * hgt
     _rect(image, label, x0, y0 + 0.18 * hgt, x1, y1, name, _colour(rng, name, 60))
     r = max(1, int(round(w * 0.35)))
     skin = tuple(int(v) for v in np.clip(np.array([200, 160, 130]) + rng.normal(0, 20, 3), 0, 255))
     cv2.circle(image, (int(cx), int(y0 + 0.1 * hgt)), r, skin, -1)
     cv2.circle(label, (int(cx), int(y0 + 0.1 * hgt)), r, TRAIN_IDS[name], -1)
+    boxes.append((name, x0, y0, x1, y1))
+    return boxes
 
 
 def _draw_vehicle(rng, image, label, name, x0, y0, x1, y1, hgt):
@@ -218,13 +231,17 @@ def _draw_vehicle(rng, image, label, name, x0, y0, x1, y1, hgt):
         cv2.circle(label, (int(wx), int(y1 - r)), r, TRAIN_IDS[name], -1)
 
 
-def render_frame(rng, height=512, width=1024):
-    """One frame: ``(image (H, W, 3) uint8 RGB, label (H, W) uint8 train ids / 255)``."""
+def render_frame(rng, height=512, width=1024, boxes=None):
+    """One frame: ``(image (H, W, 3) uint8 RGB, label (H, W) uint8 train ids / 255)``.
+
+    ``boxes``: a list that receives every drawn object's ``(class, x0, y0, x1, y1)`` in pixels
+    (unclipped, occluded ones included); passing it draws nothing differently.
+    """
     image = np.zeros((height, width, 3), np.uint8)
     label = np.full((height, width), IGNORE, np.uint8)
     f = _Frame(rng, height, width)
     _background(rng, image, label, f)
-    _objects(rng, image, label, f)
+    _objects(rng, image, label, f, boxes)
     # the ego vehicle's bonnet: ignored, as in Cityscapes
     _rect(image, label, 0, f.bottom, width, height, "ego", _colour(rng, "ego", 5))
     label[int(round(f.bottom)):] = IGNORE

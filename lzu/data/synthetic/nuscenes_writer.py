@@ -55,6 +55,7 @@ from lzu.data.synthetic.spec import (
     MARKER_FILE,
     MINI_TRAIN_SCENES,
     MINI_VAL_SCENES,
+    OBJECTS_PER_SAMPLE,
     ROAD_COLOUR,
     SAMPLE_PERIOD_US,
     SKY_COLOUR,
@@ -184,7 +185,8 @@ def _write_sensor_files(root, logfile, timestamp, tracks, k, ego, cameras, backg
     return files, visibility, counts
 
 
-def _write_scene(tables, tokens, root, rng, scene_index, name, n_samples, cameras, image_size):
+def _write_scene(tables, tokens, root, rng, scene_index, name, n_samples, cameras, image_size,
+                 layout):
     """Plan, render and record one scene; returns its number of annotations."""
     location, vehicle, utc = LOCATIONS[int(rng.integers(len(LOCATIONS)))]
     logfile = f"{vehicle}-2018-08-01-{10 + scene_index:02d}-00-00{utc}"
@@ -193,7 +195,7 @@ def _write_scene(tables, tokens, root, rng, scene_index, name, n_samples, camera
         "date_captured": "2018-08-01", "location": location,
     })["token"]
     calib = _calibrations(tables, tokens, cameras, scene_index)
-    ego, tracks = _plan_scene(rng, n_samples, cameras, image_size)
+    ego, tracks = _plan_scene(rng, n_samples, cameras, image_size, **layout)
     backgrounds = {cam.channel: _background(cam, image_size) for cam in cameras}
 
     scene_token = tables.token("scene", scene_index)
@@ -277,7 +279,8 @@ def _prepare_root(root, options):
 
 
 def write_synthetic_nuscenes(
-    root, train_scenes=2, val_scenes=1, samples_per_scene=3, seed=0, image_size=(1600, 900)
+    root, train_scenes=2, val_scenes=1, samples_per_scene=3, seed=0, image_size=(1600, 900),
+    objects_per_sample=OBJECTS_PER_SAMPLE, far_bias=0.0,
 ):
     """Write a synthetic nuScenes ``v1.0-mini`` dataset under ``root``.
 
@@ -289,7 +292,14 @@ def write_synthetic_nuscenes(
         samples_per_scene: key frames per scene (>= 2), 0.5 s apart.
         seed: fixes every byte of the output.
         image_size: ``(W, H)`` of the camera images; intrinsics are scaled with
-            it. Keep 1600 x 900 for mmdet3d, whose converter assumes it.
+            it. Keep 1600 x 900 for mmdet3d, whose converter assumes it (it clips
+            the 2-D boxes to 1600 x 900; a smaller image keeps them unclipped).
+        objects_per_sample: ``(lo, hi)``: new objects appear while fewer than a random
+            number in ``lo..hi`` are alive (at least the 10 classes at a scene's start).
+        far_bias: object distances have density ``d ** far_bias`` in each class's range:
+            0 uniform in distance, 1 uniform per unit of ground area (more far away).
+            Both are recorded in the completion options only when not the defaults, so
+            sets made before these options existed still count as complete.
 
     Returns:
         ``{'version', 'root', 'train': {...}, 'val': {...}}`` where each split
@@ -308,8 +318,19 @@ def write_synthetic_nuscenes(
                          f"got {samples_per_scene}")
     image_size = (int(image_size[0]), int(image_size[1]))
     root = os.fspath(root)
+    lo, hi = (int(n) for n in objects_per_sample)
+    if not 0 <= lo <= hi:
+        raise ValueError(f"objects_per_sample must be (lo, hi) with 0 <= lo <= hi, got {objects_per_sample}")
+    far_bias = float(far_bias)
+    if not 0.0 <= far_bias <= 4.0:
+        raise ValueError(f"far_bias must be in [0, 4], got {far_bias}")
     options = {"train_scenes": train_scenes, "val_scenes": val_scenes,
                "samples_per_scene": samples_per_scene, "seed": seed, "image_size": list(image_size)}
+    layout = {"objects_per_sample": (lo, hi), "far_bias": far_bias}
+    if (lo, hi) != tuple(OBJECTS_PER_SAMPLE):
+        options["objects_per_sample"] = [lo, hi]
+    if far_bias != 0.0:
+        options["far_bias"] = far_bias
     _prepare_root(root, options)
 
     rng = np.random.default_rng(seed)
@@ -323,7 +344,7 @@ def write_synthetic_nuscenes(
         summary[split] = {"scenes": 0, "samples": 0, "annotations": 0}
     for scene_index, (split, name) in enumerate(names):
         n_ann = _write_scene(tables, tokens, root, rng, scene_index, name, samples_per_scene,
-                             cameras, image_size)
+                             cameras, image_size, layout)
         summary[split]["scenes"] += 1
         summary[split]["samples"] += samples_per_scene
         summary[split]["annotations"] += n_ann

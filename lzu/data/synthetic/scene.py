@@ -119,11 +119,25 @@ def _draw_yaw(rng, spec, road_yaw, attribute):
     return yaw
 
 
-def _propose_track(rng, spec, start, stop, ego, cameras, image_size, static):
+def _draw_distance(rng, spec, far_bias):
+    """Distance (m) of a new object in its class's range, density proportional to ``d ** far_bias``.
+
+    ``far_bias`` 0 is uniform in distance (the default set); 1 is uniform per unit of ground
+    area (objects spread evenly over the road, so more of them far away). One uniform draw
+    either way (inverse CDF), so the default keeps its random stream.
+    """
+    lo, hi = spec.distance
+    if far_bias == 0:
+        return rng.uniform(lo, hi)
+    p = far_bias + 1.0
+    return float((lo**p + rng.uniform() * (hi**p - lo**p)) ** (1.0 / p))
+
+
+def _propose_track(rng, spec, start, stop, ego, cameras, image_size, static, far_bias=0.0):
     """Draw a candidate object of class ``spec`` near a (mostly frontal) camera's axis."""
     cam = cameras[rng.choice(len(cameras), p=_CAMERA_WEIGHTS)]
     azimuth = cam.yaw + rng.uniform(-0.8, 0.8) * cam.half_fov(image_size[0])
-    dist = rng.uniform(*spec.distance)
+    dist = _draw_distance(rng, spec, far_bias)
     offset = ego.rotation[:2, :2] @ (dist * np.array([math.cos(azimuth), math.sin(azimuth)]))
     attribute = str(rng.choice(spec.attributes)) if spec.attributes else None
     if static and attribute == spec.moving:
@@ -142,11 +156,13 @@ def _propose_track(rng, spec, start, stop, ego, cameras, image_size, static):
     )
 
 
-def _plan_scene(rng, n_samples, cameras, image_size):
+def _plan_scene(rng, n_samples, cameras, image_size, objects_per_sample=OBJECTS_PER_SAMPLE,
+                far_bias=0.0):
     """Ego path and objects of one scene.
 
     Every scene shows all 10 classes at its first key frame; afterwards new
-    objects appear whenever fewer than a random 6-12 are alive. A new object
+    objects appear whenever fewer than a random ``objects_per_sample`` (lo, hi;
+    default 6-12) are alive; distances follow ``_draw_distance(far_bias)``. A new object
     lives 2..``MAX_TRACK_SAMPLES`` key frames; after 30 failed placements it
     is made static and short-lived, which always fits eventually.
 
@@ -161,7 +177,7 @@ def _plan_scene(rng, n_samples, cameras, image_size):
     pending = [CLASSES[i] for i in rng.permutation(len(CLASSES))]
     tracks = []
     for k in range(n_samples):
-        target = int(rng.integers(OBJECTS_PER_SAMPLE[0], OBJECTS_PER_SAMPLE[1] + 1))
+        target = int(rng.integers(objects_per_sample[0], objects_per_sample[1] + 1))
         if k == 0:
             target = max(target, len(CLASSES))
         start = min(k, n_samples - 2)
@@ -173,7 +189,8 @@ def _plan_scene(rng, n_samples, cameras, image_size):
                 static = trial >= 30
                 longest = min(n_samples - start, MAX_TRACK_SAMPLES)
                 life = 2 if static else int(rng.integers(2, longest + 1))
-                track = _propose_track(rng, spec, start, start + life - 1, ego, cameras, image_size, static)
+                track = _propose_track(rng, spec, start, start + life - 1, ego, cameras, image_size,
+                                       static, far_bias)
                 if _track_is_valid(track, ego, cameras, image_size, tracks):
                     tracks.append(track)
                     if pending and spec is pending[0]:

@@ -1,0 +1,205 @@
+"""The evidence benchmark (tools/evidence.py, `sh run.sh bench`): statistics, a miniature run,
+resuming, a missing task, the street-scene detection set, and the README section vs the JSON."""
+
+import json
+import math
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(ROOT, "tools")
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+
+import evidence  # noqa: E402
+import evidence_stats  # noqa: E402
+
+# ----------------------------------------------------------------------------- statistics
+
+def test_mean_std_by_hand():
+    mean, std = evidence_stats.mean_std([1.0, 2.0, 3.0, 4.0])
+    assert mean == pytest.approx(2.5)
+    assert std == pytest.approx(math.sqrt(5.0 / 3.0))  # sum of squares 5, n - 1 = 3
+    assert evidence_stats.mean_std([7.0]) == (7.0, 0.0)
+    with pytest.raises(ValueError):
+        evidence_stats.mean_std([])
+
+
+def test_paired_difference_by_hand():
+    # diffs 2, 3, 1: mean 2, sample std 1, sem 1/sqrt(3), t_{2, 0.975} = 4.3027
+    d = evidence_stats.paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])
+    assert d["n"] == 3 and d["mean"] == pytest.approx(2.0) and d["std"] == pytest.approx(1.0)
+    half = 4.302653 / math.sqrt(3.0)
+    assert d["lo"] == pytest.approx(2.0 - half, abs=1e-3)
+    assert d["hi"] == pytest.approx(2.0 + half, abs=1e-3)
+    # pairing matters: the same values unpaired would give a different spread
+    d2 = evidence_stats.paired_difference([10.0, 20.0, 30.0], [9.0, 19.0, 29.0])
+    assert d2["std"] == pytest.approx(0.0) and d2["lo"] == pytest.approx(1.0)
+    one = evidence_stats.paired_difference([1.0], [0.5])
+    assert one["mean"] == pytest.approx(0.5) and one["lo"] is None
+    with pytest.raises(ValueError):
+        evidence_stats.paired_difference([1.0, 2.0], [1.0])
+
+
+def test_t_table_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df, value in enumerate(evidence_stats.T_975, start=1):
+        assert value == pytest.approx(float(scipy_stats.t.ppf(0.975, df)), abs=2e-3)
+
+
+# ----------------------------------------------------------------------------- data
+
+def test_street_set_boxes_follow_the_perspective_law(tmp_path):
+    from lzu.data.synthetic.street_argoverse import write_street_argoverse_hd
+
+    counts = write_street_argoverse_hd(str(tmp_path / "full"), 12, 2, (288, 512), seed=3)
+    low = write_street_argoverse_hd(str(tmp_path / "low"), 12, 2, (288, 512), seed=3,
+                                    downsample=4)
+    assert counts == low and counts["train"][1] > 12 * 5  # many objects per frame
+    with open(tmp_path / "full" / "Argoverse-HD" / "annotations" / "train.json") as f:
+        full = json.load(f)
+    with open(tmp_path / "low" / "Argoverse-HD" / "annotations" / "train.json") as f:
+        small = json.load(f)
+    assert small["images"][0]["width"] == 128 and small["images"][0]["height"] == 72
+    a = np.array([x["bbox"] for x in full["annotations"]])
+    b = np.array([x["bbox"] for x in small["annotations"]])
+    np.testing.assert_allclose(b, a / 4, rtol=1e-6, atol=1e-6)
+    # size ~ distance below the horizon: box height grows with its bottom row
+    bottom, height = a[:, 1] + a[:, 3], a[:, 3]
+    assert np.corrcoef(bottom, height)[0, 1] > 0.6
+    area = a[:, 2] * a[:, 3]
+    assert np.mean(area < 32 ** 2) > 0.4  # mostly COCO-small at full resolution
+    assert {x["category_id"] for x in full["annotations"]} >= {0, 2}  # persons and cars
+
+
+def test_render_frame_boxes_change_nothing_drawn():
+    from lzu.data.synthetic.cityscapes_writer import render_frame
+
+    a = render_frame(np.random.default_rng(5), 128, 256)
+    boxes = []
+    b = render_frame(np.random.default_rng(5), 128, 256, boxes=boxes)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)) and boxes
+
+
+# ----------------------------------------------------------------------------- miniature
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Both 2-D tasks shrunk to a few frames, 2 iterations and the 0.25x cells (uniform, LZU),
+    their workers run in this process (the subprocess costs imports, not coverage)."""
+    import evidence_det2d
+    import evidence_seg
+
+    monkeypatch.setattr(evidence_det2d, "_frames", lambda quick: (6, 2))
+    monkeypatch.setattr(evidence_det2d, "_iters", lambda quick: 2)
+    monkeypatch.setattr(evidence_seg, "_frames", lambda quick: (4, 2))
+    monkeypatch.setattr(evidence_seg, "_iters", lambda quick: 2)
+    full_det = evidence_det2d.cells
+    monkeypatch.setattr(evidence_det2d, "cells", lambda quick: [
+        c for c in full_det(quick) if c["method"] in ("uniform", "lzu")
+        and (c["cell"] == "det2d@0.25" or c["input_scale"] != 1.0)])
+
+    def in_process(args, name, threads=None):
+        if not osp.isfile(osp.join(TOOLS, f"evidence_{name}.py")):
+            return {"status": "missing", "why": "absent"}
+        evidence.worker(evidence.parse_args(["--worker", name, "--work-dir", args.work_dir,
+                                             "--seeds", *map(str, args.seeds), "--quick"]))
+        return {"status": "ok"}
+
+    monkeypatch.setattr(evidence, "run_task", in_process)
+
+
+def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, capsys):
+    wd, out = tmp_path / "wd", tmp_path / "out"
+    argv = ["--quick", "--tasks", "det2d", "seg", "--seeds", "0", "--work-dir", str(wd),
+            "--out", str(out), "--jobs", "1"]
+    evidence.main(argv)
+    report = json.loads((out / "evidence.json").read_text())
+    for name in ("det2d", "seg"):
+        task = report["tasks"][name]
+        assert task["status"] == "ok"
+        for run in task["runs"]:
+            assert len(run["config_sha256"]) == 64 and run["iters"] == 2
+            assert set(run["metrics"]) == set(task["metrics"])
+        assert task["prepared"]["data"]["full"]["count"] > 0
+    det = report["tasks"]["det2d"]
+    assert set(det["cells"]) == {"det2d@0.25", "det2d-upsample@0.125->0.25"}
+    lzu = det["cells"]["det2d@0.25"]["methods"]["lzu"]["metrics"]["AP"]
+    uni = det["cells"]["det2d@0.25"]["methods"]["uniform"]["metrics"]["AP"]
+    assert lzu["diff_vs_uniform"]["mean"] == pytest.approx(lzu["mean"] - uni["mean"])
+    assert (out / "evidence.png").stat().st_size > 1000
+    md = (out / "evidence.md").read_text()
+    assert "seg@0.25" in md and "det2d-upsample@0.125->0.25" in md
+    capsys.readouterr()
+    # a rerun reuses every finished run and says so
+    evidence.main(argv)
+    said = capsys.readouterr().out
+    assert said.count("reusing the finished run") == len(det["runs"]) + len(
+        report["tasks"]["seg"]["runs"])
+    again = json.loads((out / "evidence.json").read_text())
+    assert again["tasks"]["det2d"]["runs"] == det["runs"]
+    # --report-only rewrites the outputs from the workers' records, training nothing
+    md = (out / "evidence.md").read_text()
+    (out / "evidence.md").unlink()
+    evidence.main([*argv, "--report-only"])
+    said = capsys.readouterr().out
+    assert "preparing" not in said and (out / "evidence.md").read_text() == md
+    redone = json.loads((out / "evidence.json").read_text())
+    assert redone["tasks"]["seg"]["cells"] == again["tasks"]["seg"]["cells"]
+    assert redone["wall_seconds"] == again["wall_seconds"]
+
+
+def test_a_missing_task_module_is_reported_not_dropped(tmp_path):
+    args = evidence.parse_args(["--work-dir", str(tmp_path), "--out", str(tmp_path)])
+    outcome = evidence.run_task(args, "nosuchtask")
+    assert outcome["status"] == "missing" and "evidence_nosuchtask.py" in outcome["why"]
+    report = {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
+              "machine": {"cpu": "cpu", "cores_available": 2},
+              "tasks": {"det3d": outcome}}
+    section = evidence.readme_section(report)
+    assert "not measured: det3d (missing)" in section
+    assert "det3d" in evidence.markdown(report) and "not measured" in evidence.markdown(report)
+
+
+def test_unknown_task_is_refused():
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="unknown task"):
+        evidence.parse_args(["--tasks", "det4d"])
+
+
+# ----------------------------------------------------------------------------- README
+
+def test_readme_section_is_what_the_json_generates():
+    path = osp.join(ROOT, "docs", "evidence.json")
+    assert osp.isfile(path), "docs/evidence.json (the default `sh run.sh bench`) is missing"
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    with open(osp.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert evidence.readme_section(report) in readme
+    assert not report["options"]["quick"]
+    for name, task in report["tasks"].items():
+        if task["status"] != "ok":
+            continue
+        for cell in task["cells"].values():
+            for entry in cell["methods"].values():
+                assert len(entry["seeds"]) >= 3, f"{name}: fewer than 3 seeds"
+
+
+def test_readme_update_replaces_only_the_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\nbefore\n\n" + evidence.README_BEGIN + "\nold\n"
+                      + evidence.README_END + "\n\nafter\n")
+    report = {"git_sha": "abc", "wall_seconds": 120.0, "options": {"seeds": [0]},
+              "machine": {"cpu": "cpu", "cores_available": 2},
+              "tasks": {"det3d": {"status": "failed", "why": "boom"}}}
+    evidence.update_readme(report, str(readme))
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "old" not in text and evidence.readme_section(report) in text
+    os.unlink(readme)

@@ -1,0 +1,127 @@
+"""What the evidence task modules share: one in-process mmengine run, fingerprints, size statistics.
+
+``train_and_test(config, edit, work_dir, seed, iters, log)`` loads a config, lets ``edit``
+change it (data root, size, saliency), sets the schedule length and the seed, trains from
+scratch with mmengine's Runner in this process (no checkpoint is written) and returns the
+test metrics of the trained model with the config's sha256.
+"""
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import os.path as osp
+import time
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+__all__ = ["ROOT", "config_sha256", "run_saliency_tool", "set_pipeline_resize", "size_stats",
+           "train_and_test"]
+
+#: COCO's area thresholds (px^2): small < 32^2 <= medium < 96^2 <= large
+COCO_SMALL, COCO_LARGE = 32 ** 2, 96 ** 2
+
+
+def config_sha256(cfg, work_dir):
+    """sha256 of the config's text with ``work_dir`` written as ``<work_dir>`` (moving the
+    work dir does not change it)."""
+    text = cfg.pretty_text.replace(osp.abspath(work_dir), "<work_dir>")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def set_pipeline_resize(cfg, scale):
+    """Set the ``Resize`` scale ``(W, H)`` of every train/val/test pipeline of ``cfg``; returns
+    how many were set (0 for a config without one)."""
+    found = 0
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        for step in cfg[key]["dataset"]["pipeline"]:
+            if step["type"] == "Resize":
+                step["scale"] = tuple(scale)
+                found += 1
+    return found
+
+
+def _schedule(cfg, iters):
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters + 1  # scored once, by runner.test(), after training
+    for sched in cfg.param_scheduler:
+        if sched["type"] == "LinearLR":
+            sched["end"] = min(sched["end"], max(1, iters // 10))
+        elif sched["type"] == "MultiStepLR":
+            sched["end"] = iters
+            sched["milestones"] = [int(iters * 0.8)]
+        else:
+            sched["end"] = iters
+
+
+def train_and_test(config, edit, work_dir, seed, iters, log, name):
+    """Train ``config`` (edited in place by ``edit(cfg)``) for ``iters`` iterations with ``seed``
+    (initialisation and data order), test it; returns ``(metrics, config_sha256, seconds)``.
+
+    mmengine's console output goes to ``<work_dir>/<name>.log`` instead of the terminal.
+    """
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+
+    start = time.time()
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    edit(cfg)
+    _schedule(cfg, iters)
+    cfg.randomness = dict(seed=int(seed), deterministic=False)
+    cfg.launcher = "none"
+    sha = config_sha256(cfg, work_dir)
+    run_dir = osp.join(work_dir, name)
+    os.makedirs(run_dir, exist_ok=True)
+    cfg.work_dir = run_dir
+    cfg.experiment_name = f"{name}_{int(time.time() * 1000)}"
+    cfg.log_level = "WARNING"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        metrics = runner.test()
+    with open(osp.join(run_dir, "console.log"), "w", encoding="utf-8") as f:
+        f.write(buffer.getvalue())
+    # close this run's log file handlers (one Runner per run, many runs per process)
+    logger = MMLogger.get_instance(cfg.experiment_name)
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            logger.removeHandler(handler)
+    del runner
+    seconds = time.time() - start
+    log(f"    trained {iters} iterations and tested in {seconds:.0f} s")
+    return {k: float(v) for k, v in metrics.items()}, sha, seconds
+
+
+def run_saliency_tool(args, log):
+    """Run tools/make_saliency.py (the existing saliency builder) in this process."""
+    import make_saliency
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+        make_saliency.main(list(args))
+    log("    " + buffer.getvalue().strip().splitlines()[-1])
+
+
+def size_stats(widths, heights):
+    """Object-size statistics of boxes ``(w, h)`` in px: count, quantiles of sqrt(area), and
+    the COCO small / medium / large fractions (area < 32^2, < 96^2, else)."""
+    w = np.asarray(widths, dtype=np.float64)
+    h = np.asarray(heights, dtype=np.float64)
+    if w.size == 0:
+        return {"count": 0}
+    side = np.sqrt(w * h)
+    area = w * h
+    q = np.percentile(side, [10, 50, 90])
+    return {"count": int(w.size),
+            "sqrt_area_p10_p50_p90": [round(float(v), 2) for v in q],
+            "height_p50": round(float(np.median(h)), 2),
+            "coco_small": round(float(np.mean(area < COCO_SMALL)), 4),
+            "coco_medium": round(float(np.mean((area >= COCO_SMALL) & (area < COCO_LARGE))), 4),
+            "coco_large": round(float(np.mean(area >= COCO_LARGE)), 4),
+            "under_8px": round(float(np.mean(side < 8)), 4)}
