@@ -136,6 +136,22 @@ def test_first_frame_missing_frame_and_empty_detections_use_the_prior(caplog):
     assert model.video_saliency.counts == {"boxes": 1, "prior": 4}
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_new_loop_forgets_the_detections_of_the_last(method):
+    """Train/eval switches (every mmengine loop start) clear the memory: no stale boxes."""
+    model = build(method)
+    prior = prior_of(model)
+    remember(model, 0, 0, [[10.0, 20.0, 60.0, 90.0]], [0.9])
+    assert (saliency_of(model, frames(0, [1])) - prior).abs().max() > 1e-3
+    model.eval()  # a second evaluation (e.g. the test split after val)
+    assert len(model.video_saliency.memory) == 0
+    torch.testing.assert_close(saliency_of(model, frames(0, [1])), prior)
+    remember(model, 0, 0, [[10.0, 20.0, 60.0, 90.0]], [0.9])
+    model.train()  # training moves the weights: earlier detections are stale
+    model.eval()
+    torch.testing.assert_close(saliency_of(model, frames(0, [1])), prior)
+
+
 def test_boxes_outside_the_image_are_clipped_or_dropped():
     model = build("fovea")
     remember(model, 0, 0, [[-50.0, -40.0, 60.0, 90.0], [400.0, 10.0, 500.0, 50.0]], [0.9, 0.9])

@@ -143,6 +143,16 @@ class LZUFeaturesMixin:
         except TypeError as err:
             raise UserInputError(f"{owner}: model.adaptive_saliency: {err}") from None
 
+    def train(self, mode=True):
+        """``nn.Module.train``, and an adaptive model forgets every sequence's detections.
+
+        mmengine's loops switch the mode when a training, validation or test loop starts, so
+        each evaluation starts from the prior and never zooms on boxes that earlier weights
+        (or another split whose sequence ids collide) detected."""
+        if getattr(self, "video_saliency", None) is not None:
+            self.video_saliency.memory.clear()
+        return super().train(mode)
+
     def adaptive_grids(self, samples, imgs, training):
         """Per-image ``(upsampled, coarse)`` grids of an adaptive model (else ``None``).
 
