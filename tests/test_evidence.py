@@ -15,39 +15,39 @@ TOOLS = osp.join(ROOT, "tools")
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
+import _evidence_stats  # noqa: E402
 import evidence  # noqa: E402
-import evidence_stats  # noqa: E402
 
 # ----------------------------------------------------------------------------- statistics
 
 def test_mean_std_by_hand():
-    mean, std = evidence_stats.mean_std([1.0, 2.0, 3.0, 4.0])
+    mean, std = _evidence_stats.mean_std([1.0, 2.0, 3.0, 4.0])
     assert mean == pytest.approx(2.5)
     assert std == pytest.approx(math.sqrt(5.0 / 3.0))  # sum of squares 5, n - 1 = 3
-    assert evidence_stats.mean_std([7.0]) == (7.0, 0.0)
+    assert _evidence_stats.mean_std([7.0]) == (7.0, 0.0)
     with pytest.raises(ValueError):
-        evidence_stats.mean_std([])
+        _evidence_stats.mean_std([])
 
 
 def test_paired_difference_by_hand():
     # diffs 2, 3, 1: mean 2, sample std 1, sem 1/sqrt(3), t_{2, 0.975} = 4.3027
-    d = evidence_stats.paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])
+    d = _evidence_stats.paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])
     assert d["n"] == 3 and d["mean"] == pytest.approx(2.0) and d["std"] == pytest.approx(1.0)
     half = 4.302653 / math.sqrt(3.0)
     assert d["lo"] == pytest.approx(2.0 - half, abs=1e-3)
     assert d["hi"] == pytest.approx(2.0 + half, abs=1e-3)
     # pairing matters: the same values unpaired would give a different spread
-    d2 = evidence_stats.paired_difference([10.0, 20.0, 30.0], [9.0, 19.0, 29.0])
+    d2 = _evidence_stats.paired_difference([10.0, 20.0, 30.0], [9.0, 19.0, 29.0])
     assert d2["std"] == pytest.approx(0.0) and d2["lo"] == pytest.approx(1.0)
-    one = evidence_stats.paired_difference([1.0], [0.5])
+    one = _evidence_stats.paired_difference([1.0], [0.5])
     assert one["mean"] == pytest.approx(0.5) and one["lo"] is None
     with pytest.raises(ValueError):
-        evidence_stats.paired_difference([1.0, 2.0], [1.0])
+        _evidence_stats.paired_difference([1.0, 2.0], [1.0])
 
 
 def test_t_table_matches_scipy():
     scipy_stats = pytest.importorskip("scipy.stats")
-    for df, value in enumerate(evidence_stats.T_975, start=1):
+    for df, value in enumerate(_evidence_stats.T_975, start=1):
         assert value == pytest.approx(float(scipy_stats.t.ppf(0.975, df)), abs=2e-3)
 
 
@@ -91,20 +91,20 @@ def test_render_frame_boxes_change_nothing_drawn():
 def tiny(monkeypatch):
     """Both 2-D tasks shrunk to a few frames, 2 iterations and the 0.25x cells (uniform, LZU),
     their workers run in this process (the subprocess costs imports, not coverage)."""
-    import evidence_det2d
-    import evidence_seg
+    import _evidence_det2d
+    import _evidence_seg
 
-    monkeypatch.setattr(evidence_det2d, "_frames", lambda quick: (6, 2))
-    monkeypatch.setattr(evidence_det2d, "_iters", lambda quick: 2)
-    monkeypatch.setattr(evidence_seg, "_frames", lambda quick: (4, 2))
-    monkeypatch.setattr(evidence_seg, "_iters", lambda quick: 2)
-    full_det = evidence_det2d.cells
-    monkeypatch.setattr(evidence_det2d, "cells", lambda quick: [
+    monkeypatch.setattr(_evidence_det2d, "_frames", lambda quick: (6, 2))
+    monkeypatch.setattr(_evidence_det2d, "_iters", lambda quick: 2)
+    monkeypatch.setattr(_evidence_seg, "_frames", lambda quick: (4, 2))
+    monkeypatch.setattr(_evidence_seg, "_iters", lambda quick: 2)
+    full_det = _evidence_det2d.cells
+    monkeypatch.setattr(_evidence_det2d, "cells", lambda quick: [
         c for c in full_det(quick) if c["method"] in ("uniform", "lzu")
         and (c["cell"] == "det2d@0.25" or c["input_scale"] != 1.0)])
 
     def in_process(args, name, threads=None):
-        if not osp.isfile(osp.join(TOOLS, f"evidence_{name}.py")):
+        if not osp.isfile(osp.join(TOOLS, f"_evidence_{name}.py")):
             return {"status": "missing", "why": "absent"}
         evidence.worker(evidence.parse_args(["--worker", name, "--work-dir", args.work_dir,
                                              "--seeds", *map(str, args.seeds), "--quick"]))

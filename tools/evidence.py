@@ -4,13 +4,13 @@
                              [--out docs] [--work-dir work_dirs/evidence] [--no-readme]
     python tools/evidence.py --update-readme [--out docs]     (README section from the JSON only)
 
-For each task (a module tools/evidence_<task>.py: NAME, METRICS, SMALL_METRICS, prepare,
+For each task (a module tools/_evidence_<task>.py: NAME, METRICS, SMALL_METRICS, prepare,
 cells, run; the contract is in this file's ``TaskModule`` doc) one worker process prepares
 the synthetic data and saliency (the existing tools, from the training labels), then trains
 and tests every (cell, method, seed) in that process with mmengine's Runner. Every run's
 result is written atomically to <work-dir>/<task>/runs/; a rerun reuses a finished run when
 its cell, seed, options, thread count, data/saliency record and code fingerprint (sha256
-of lzu/, configs/ and tools/evidence*.py) all match, and says so. det2d and seg run at
+of lzu/, configs/ and tools/*evidence*.py) all match, and says so. det2d and seg run at
 once (--jobs 2), one core each; det3d runs after them with every core. Seeds drive the initialisation
 and the data order; the synthetic data are the same for every seed.
 
@@ -44,7 +44,7 @@ TOOLS = osp.join(ROOT, "tools")
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
-from evidence_stats import mean_std, paired_difference  # noqa: E402
+from _evidence_stats import mean_std, paired_difference  # noqa: E402
 
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json  # noqa: E402
 from lzu.infra.cli import run_main  # noqa: E402
@@ -60,7 +60,7 @@ SCHEMA = 1
 
 
 class TaskModule:
-    """The contract of tools/evidence_<task>.py (see notes/EVIDENCE_INTERFACE.md)::
+    """The contract of tools/_evidence_<task>.py::
 
         NAME: str; METRICS: tuple (first = primary, higher is better); SMALL_METRICS: tuple
         prepare(work_dir, quick, log) -> {"saliency_sha256": ..., "data": {...size stats...}}
@@ -116,7 +116,7 @@ def parse_args(argv=None):
 
 def code_fingerprint():
     """sha256 of every file whose change can change a result: lzu/**/*.py, configs/**/*.py,
-    tools/evidence*.py and tools/make_saliency.py."""
+    tools/*evidence*.py and tools/make_saliency.py."""
     h = hashlib.sha256()
     paths = []
     for top in ("lzu", "configs"):
@@ -124,7 +124,7 @@ def code_fingerprint():
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             paths += [osp.join(dirpath, f) for f in files if f.endswith(".py")]
     paths += [osp.join(TOOLS, f) for f in os.listdir(TOOLS)
-              if f.startswith("evidence") and f.endswith(".py") or f == "make_saliency.py"]
+              if "evidence" in f and f.endswith(".py") or f == "make_saliency.py"]
     for path in sorted(paths):
         h.update(osp.relpath(path, ROOT).encode())
         with open(path, "rb") as f:
@@ -139,7 +139,7 @@ def run_id(cell, seed):
 def worker(args):
     """Prepare one task and run all its (cell, method, seed) in this process."""
     task = args.worker
-    module = importlib.import_module(f"evidence_{task}")
+    module = importlib.import_module(f"_evidence_{task}")
     import torch
 
     import lzu.openmmlab  # noqa: F401  (registers the LZU / FOVEA models, metrics, datasets)
@@ -496,8 +496,8 @@ def write_outputs(report, out):
 def run_task(args, name, threads=None):
     """One worker process for task ``name`` (``threads``: its OpenMP threads, default the
     environment's); returns its outcome (ok / missing / failed)."""
-    if not osp.isfile(osp.join(TOOLS, f"evidence_{name}.py")):
-        return {"status": "missing", "why": f"tools/evidence_{name}.py is not in this checkout"}
+    if not osp.isfile(osp.join(TOOLS, f"_evidence_{name}.py")):
+        return {"status": "missing", "why": f"tools/_evidence_{name}.py is not in this checkout"}
     cmd = [sys.executable, osp.abspath(__file__), "--worker", name, "--work-dir", args.work_dir,
            "--seeds", *map(str, args.seeds)] + (["--quick"] if args.quick else [])
     env = dict(os.environ)

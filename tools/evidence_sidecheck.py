@@ -4,9 +4,9 @@
         [--cell det2d@0.25] [--work-dir work_dirs/evidence/det2d] [--out work_dirs/evidence_sidecheck.json]
 
 Trains uniform (once per seed) and LZU (per seed and per ``attraction_fwhm``) on the cell
-of ``tools/evidence_det2d.py`` with ``--iters`` iterations instead of the benchmark's, in
+of ``tools/_evidence_det2d.py`` with ``--iters`` iterations instead of the benchmark's, in
 this process, and prints / writes each run's metrics and the paired differences
-LZU - uniform with 95 % intervals (``tools/evidence_stats.py``). Not part of
+LZU - uniform with 95 % intervals (``tools/_evidence_stats.py``). Not part of
 ``sh run.sh bench``: it answers "would LZU do better with a longer schedule or a stronger
 zoom?" for the README's reading of the benchmark.
 """
@@ -21,8 +21,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-import evidence_det2d  # noqa: E402
-from evidence_stats import mean_std, paired_difference  # noqa: E402
+import _evidence_det2d  # noqa: E402
+from _evidence_stats import mean_std, paired_difference  # noqa: E402
 
 from lzu.infra.atomic_io import atomic_write_json  # noqa: E402
 from lzu.infra.cli import run_main  # noqa: E402
@@ -41,12 +41,12 @@ def main(argv=None):
     from lzu.infra.cpu import deterministic_cpu_kernels
 
     deterministic_cpu_kernels()
-    cells = {c["method"]: c for c in evidence_det2d.cells(False) if c["cell"] == args.cell}
+    cells = {c["method"]: c for c in _evidence_det2d.cells(False) if c["cell"] == args.cell}
     if "lzu" not in cells:
-        sys.exit(f"evidence_sidecheck: no LZU cell '{args.cell}' in tools/evidence_det2d.py")
-    evidence_det2d.prepare(args.work_dir, False, print)
-    evidence_det2d._iters = lambda quick: args.iters
-    train = evidence_det2d.train_and_test
+        sys.exit(f"evidence_sidecheck: no LZU cell '{args.cell}' in tools/_evidence_det2d.py")
+    _evidence_det2d.prepare(args.work_dir, False, print)
+    _evidence_det2d._iters = lambda quick: args.iters
+    train = _evidence_det2d.train_and_test
     runs = []
     for variant in [None, *args.fwhm]:
         for seed in args.seeds:
@@ -57,13 +57,13 @@ def main(argv=None):
                         cfg.model.grid_generator.attraction_fwhm = fwhm
                 return train(config, edited, *rest[:-1], f"{rest[-1]}_side{args.iters}_{fwhm}")
 
-            evidence_det2d.train_and_test = patched
+            _evidence_det2d.train_and_test = patched
             method = "uniform" if variant is None else "lzu"
-            r = evidence_det2d.run(args.work_dir, cells[method], seed, False, print)
+            r = _evidence_det2d.run(args.work_dir, cells[method], seed, False, print)
             runs.append({"method": method, "fwhm": variant, "seed": seed, **r})
             print(f"{method} fwhm={variant} seed {seed}: AP {r['metrics']['AP']}, "
                   f"AP_small {r['metrics']['AP_small']}", flush=True)
-    evidence_det2d.train_and_test = train
+    _evidence_det2d.train_and_test = train
     summary = {}
     base = {r["seed"]: r["metrics"] for r in runs if r["method"] == "uniform"}
     for variant in args.fwhm:

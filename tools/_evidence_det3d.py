@@ -325,7 +325,7 @@ def run(work_dir, cell, seed, quick, log):
 
 
 def main(argv=None):
-    """Run the task alone: ``python tools/evidence_det3d.py WORK_DIR [--quick] [--seeds 0 1 2]``."""
+    """Run the task alone: ``python tools/_evidence_det3d.py WORK_DIR [--quick] [--seeds 0 1 2]``."""
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
@@ -360,4 +360,4 @@ def main(argv=None):
 if __name__ == "__main__":
     from lzu.infra.cli import run_main
 
-    run_main(main, "evidence_det3d")
+    run_main(main, "_evidence_det3d")

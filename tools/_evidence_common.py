@@ -6,6 +6,10 @@ scratch with mmengine's Runner in this process (no checkpoint is written) and re
 test metrics of the trained model with the config's sha256.
 """
 
+import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
+
+# isort: split
+
 import contextlib
 import hashlib
 import io

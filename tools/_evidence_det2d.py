@@ -10,11 +10,15 @@ the same scenes), then brought to a 0.25x output (128x72) by uniform upsampling 
 LZU's zoom. The task-module contract is in tools/evidence.py (``TaskModule``).
 """
 
+import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
+
+# isort: split
+
 import json
 import os
 import os.path as osp
 
-from evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
+from _evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
 
 from lzu.data.argoverse_hd import ARGOVERSE_HD_CLASSES
 from lzu.data.synthetic.completion import check_complete

@@ -7,11 +7,15 @@ boundary of the training label maps (tools/make_saliency.py --seg-labels). Cells
 The task-module contract is in tools/evidence.py (``TaskModule``).
 """
 
+import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
+
+# isort: split
+
 import os
 import os.path as osp
 
 import numpy as np
-from evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
+from _evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
 
 from lzu.data.saliency_boundary import find_label_maps, read_label_map
 from lzu.data.synthetic.cityscapes_writer import CLASSES, write_synthetic_cityscapes
