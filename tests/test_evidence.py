@@ -6,6 +6,7 @@ import math
 import os
 import os.path as osp
 import sys
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -103,21 +104,52 @@ def tiny(monkeypatch):
         c for c in full_det(quick) if c["method"] in ("uniform", "lzu")
         and (c["cell"] == "det2d@0.25" or c["input_scale"] != 1.0)])
 
-    def in_process(args, name, threads=None):
+    def in_process(args, name, threads=None, worker_args=()):
         if not osp.isfile(osp.join(TOOLS, f"_evidence_{name}.py")):
             return {"status": "missing", "why": "absent"}
         evidence.worker(evidence.parse_args(["--worker", name, "--work-dir", args.work_dir,
-                                             "--seeds", *map(str, args.seeds), "--quick"]))
+                                             "--seeds", *map(str, args.seeds), "--quick",
+                                             *worker_args]))
         return {"status": "ok"}
 
     monkeypatch.setattr(evidence, "run_task", in_process)
+    # in-process workers cannot run at once: the pool runs each unit when it is submitted
+    monkeypatch.setattr(evidence, "ThreadPoolExecutor", SerialPool)
 
 
-def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, capsys):
+class SerialPool:
+    def __init__(self, workers):
+        self.workers = workers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def map(self, fn, items):
+        return [fn(item) for item in items]
+
+
+def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, capsys,
+                                                            monkeypatch):
     wd, out = tmp_path / "wd", tmp_path / "out"
     argv = ["--quick", "--tasks", "det2d", "seg", "--seeds", "0", "--work-dir", str(wd),
             "--out", str(out), "--jobs", "1"]
-    evidence.main(argv)
+    # first on two cores, the det2d runs in shards of 2: each run is trained once, and the
+    # task's last pass gathers them all
+    monkeypatch.setattr(evidence, "SHARD_RUNS", 2)
+    monkeypatch.setattr("lzu.infra.cpu.available_cores", lambda: 2)
+    evidence.main([*argv[:-1], "2"])
+    said = capsys.readouterr().out
+    assert said.count("trained 2 iterations") == 6 and said.count("reusing the finished") == 4
+    assert "det2d: [2/4]" in said and "seg: [2/2]" in said
+    assert json.loads((wd / "det2d" / "plan.json").read_text()) == {"runs": 4}
     report = json.loads((out / "evidence.json").read_text())
     for name in ("det2d", "seg"):
         task = report["tasks"][name]
@@ -135,7 +167,7 @@ def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, caps
     md = (out / "evidence.md").read_text()
     assert "seg@0.25" in md and "det2d-upsample@0.125->0.25" in md
     capsys.readouterr()
-    # a rerun reuses every finished run and says so
+    # a rerun, one task at a time, reuses every finished run and says so
     evidence.main(argv)
     said = capsys.readouterr().out
     assert said.count("reusing the finished run") == len(det["runs"]) + len(
@@ -151,6 +183,17 @@ def test_miniature_benchmark_writes_json_md_png_and_resumes(tiny, tmp_path, caps
     redone = json.loads((out / "evidence.json").read_text())
     assert redone["tasks"]["seg"]["cells"] == again["tasks"]["seg"]["cells"]
     assert redone["wall_seconds"] == again["wall_seconds"]
+
+
+def test_shard_plan_covers_every_run_once_longest_first():
+    runs = {"det2d": 13, "seg": 6}
+    units = evidence.shard_plan(runs, 2, {"det2d": 1.0, "seg": 3.0})
+    assert units[0] == ("seg", 0, 1)  # 6 runs of 3 s before shards of 5 and 4 runs of 1 s
+    for task, n_runs in runs.items():
+        taken = sorted(i for t, k, n in units if t == task for i in range(k, n_runs, n))
+        assert taken == list(range(n_runs))
+    assert {n for t, _, n in units if t == "det2d"} == {math.ceil(13 / evidence.SHARD_RUNS)}
+    assert evidence.shard_plan(runs, 1, {}) == [("det2d", 0, 1), ("seg", 0, 1)]
 
 
 def test_a_missing_task_module_is_reported_not_dropped(tmp_path):
