@@ -91,8 +91,9 @@ def parse_args(argv=None):
                                  "<work-dir>)")
     p.add_argument("--work-dir", help="default: work_dirs/evidence (quick: work_dirs/evidence_quick)")
     p.add_argument("--jobs", type=int, default=2,
-                   help="workers of det2d and seg runs at once, each with cores/jobs threads "
-                        "(det3d runs alone afterwards); 1: one task at a time")
+                   help="how many workers of det2d and seg run at once, each with cores/jobs "
+                        "threads, taking shards of runs (det3d runs alone afterwards); 1: one "
+                        "task at a time")
     p.add_argument("--readme", default=osp.join(ROOT, "README.md"), help=argparse.SUPPRESS)
     p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     p.add_argument("--update-readme", action="store_true",
