@@ -62,8 +62,8 @@ commands:
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
   bench [ARGS]         does LZU help? uniform vs LZU (vs FOVEA) over 3 seeds with 95 % CIs on
                        2-D detection, segmentation and 3-D detection, CPU (<= 45 min; --quick:
-                       a smoke run of minutes); writes docs/evidence.{json,md,png} and the
-                       README section (python tools/evidence.py --help)
+                       a smoke run of minutes); writes docs/evidence.{json,md,png}
+                       (python tools/evidence.py --help)
   gpu-pack [ARGS]      pack the stack for a bare Python 3.12 GPU machine into gpu_pack/
                        (wheels + patched mmcv sdist; needs network; prints its size)
   gpu-check [--out DIR] [ARGS]

@@ -1,5 +1,5 @@
 """The evidence benchmark (tools/evidence.py, `sh run.sh bench`): statistics, a miniature run,
-resuming, a missing task, the street-scene detection set, and the README section vs the JSON."""
+resuming, a missing task, the street-scene detection set, and docs/evidence.md vs the JSON."""
 
 import json
 import math
@@ -203,7 +203,7 @@ def test_a_missing_task_module_is_reported_not_dropped(tmp_path):
     report = {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
               "machine": {"cpu": "cpu", "cores_available": 2},
               "tasks": {"det3d": outcome}}
-    section = evidence.readme_section(report)
+    section = evidence.report_markdown(report)
     assert "not measured: det3d (missing)" in section
     assert "det3d" in evidence.markdown(report) and "not measured" in evidence.markdown(report)
 
@@ -215,16 +215,16 @@ def test_unknown_task_is_refused():
         evidence.parse_args(["--tasks", "det4d"])
 
 
-# ----------------------------------------------------------------------------- README
+# ----------------------------------------------------------------------------- report
 
-def test_readme_section_is_what_the_json_generates():
+def test_docs_evidence_md_is_what_the_json_generates():
     path = osp.join(ROOT, "docs", "evidence.json")
     assert osp.isfile(path), "docs/evidence.json (the default `sh run.sh bench`) is missing"
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
-    with open(osp.join(ROOT, "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    assert evidence.readme_section(report) in readme
+    with open(osp.join(ROOT, "docs", "evidence.md"), encoding="utf-8") as f:
+        written = f.read()
+    assert evidence.report_markdown(report) == written
     assert not report["options"]["quick"]
     for name, task in report["tasks"].items():
         if task["status"] != "ok":
@@ -234,15 +234,22 @@ def test_readme_section_is_what_the_json_generates():
                 assert len(entry["seeds"]) >= 3, f"{name}: fewer than 3 seeds"
 
 
-def test_readme_update_replaces_only_the_section(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# title\n\nbefore\n\n" + evidence.README_BEGIN + "\nold\n"
-                      + evidence.README_END + "\n\nafter\n")
+def test_the_report_is_written_to_its_folder_and_readme_is_untouched(tmp_path):
+    readme = osp.join(ROOT, "README.md")
+    with open(readme, "rb") as f:
+        before = f.read()
+    mtime = os.stat(readme).st_mtime_ns
     report = {"git_sha": "abc", "wall_seconds": 120.0, "options": {"seeds": [0]},
               "machine": {"cpu": "cpu", "cores_available": 2},
               "tasks": {"det3d": {"status": "failed", "why": "boom"}}}
-    evidence.update_readme(report, str(readme))
-    text = readme.read_text()
-    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
-    assert "old" not in text and evidence.readme_section(report) in text
-    os.unlink(readme)
+    (tmp_path / "evidence.json").write_text(json.dumps(report))
+    evidence.main(["--from-json", "--out", str(tmp_path)])
+    text = (tmp_path / "evidence.md").read_text(encoding="utf-8")
+    assert text == evidence.report_markdown(report)
+    assert "not measured: det3d (failed)" in text and "](evidence.png)" in text
+    evidence.write_outputs(report, str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "evidence.json", "evidence.md", "evidence.png"]
+    with open(readme, "rb") as f:
+        assert f.read() == before
+    assert os.stat(readme).st_mtime_ns == mtime

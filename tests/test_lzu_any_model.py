@@ -217,7 +217,7 @@ def test_trans_mat_moves_like_mmdet3ds_affine_resize_and_cam2img_stays(down_rati
 
 
 def test_label_map_larger_than_its_image_is_refused_not_cropped():
-    """Issue 23: a label map larger than its image was cropped to the image (27.5 % right)."""
+    """A label map larger than its image is refused: cropping it to the image would be silent."""
     from test_segmentation import label_field, pair, seg_samples
 
     _, lzu_model = pair((48, 64))

@@ -1,4 +1,4 @@
-"""Adaptive FOVEA / LZU on video: frame t zooms on frame t-1's detections (issue 20, item 3).
+"""Adaptive FOVEA / LZU on video: frame t zooms on frame t-1's detections.
 
 Tiny models (the configs' FCOS at 96x160 on 192x320 frames), a few frames each.
 """

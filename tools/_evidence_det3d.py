@@ -1,4 +1,4 @@
-"""Evidence benchmark (#21), monocular 3-D task: FCOS3D, uniform vs LZU, nuScenes NDS / mAP.
+"""Evidence benchmark, monocular 3-D task: FCOS3D, uniform vs LZU, nuScenes NDS / mAP.
 
 The task module of ``tools/evidence.py`` (contract: docs of that tool). One process runs every
 cell in-process with mmengine's Runner:

@@ -77,7 +77,7 @@ CUDA_ATOL = 1e-5
 GOLDEN_ATOL = 1e-6
 #: seconds kept for writing the report when a step is cut short
 REPORT_RESERVE_S = 15.0
-#: what comes back from a lent GPU machine is limited: logs are cut to their last bytes
+#: logs kept in the report folder are cut to their last bytes, so the folder stays small
 LOG_TAIL_BYTES = 256 * 1024
 STAGES = {"1": "plain PyTorch", "2": "pack and mmcv build", "3": "OpenMMLab on CUDA"}
 

@@ -2,8 +2,8 @@
 
     python tools/gpu_pack.py [--out gpu_pack] [--max-mib 56]        (sh run.sh gpu-pack)
 
-The target is a machine with Python 3.12, its own torch (CUDA), numpy 2, nvcc and no
-network (the lent H200 box). The pack holds, for cp312 / manylinux x86-64:
+The target is a GPU machine without network access: Python 3.12, its own torch with CUDA,
+numpy 2, nvcc, and none of the OpenMMLab stack. The pack holds, for cp312 / manylinux x86-64:
 
 * a wheel of every package mmdetection3d/gpu_pack.txt lists, at constraints.txt's pin
   unless the list gives the pack its own version; a package with no such wheel (an
@@ -242,7 +242,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=osp.join(ROOT, "gpu_pack"), help="pack folder (git-ignored)")
     p.add_argument("--max-mib", type=float, default=56.0,
-                   help="refuse a pack larger than this (the machine takes 64 MiB with the repo)")
+                   help="refuse a pack larger than this, to keep the copy to the GPU machine small")
     args = p.parse_args(argv)
     print(f"packing for cp{PYTHON_VERSION} manylinux x86-64 into {args.out}", flush=True)
     try:

@@ -14,8 +14,8 @@ Where the boxes come from
     (metainfo ``prev_gt_bboxes``, written by ``ArgoverseHDDataset``), jittered: what
     the model sees at test time, the previous frame's objects, including motion
     between frames and objects that have just appeared;
-    ``'current_gt'`` the frame's own GT boxes, jittered (the alternative the issue
-    attributes to FOVEA's paper).
+    ``'current_gt'`` the frame's own GT boxes, jittered (the source FOVEA's released
+    code trains with; it jitters the centres only).
     Jitter: each box's centre moves by ``N(0, jitter * side)`` per axis and each side
     is scaled by ``exp(N(0, jitter))`` (torch's global RNG, seeded by the runner).
 
@@ -101,7 +101,8 @@ class VideoSaliency:
         prior_file: the dataset-wide saliency (``tools/make_saliency.py``; or a tensor
             ``(1, 1, gh, gw)``), used alone
             for frames without previous boxes and mixed in with ``prior_weight``.
-        prior_weight: share of the prior, in ``[0, 1]`` (ours: FOVEA has no mix).
+        prior_weight: share of the prior, in ``[0, 1]`` (FOVEA's composite saliency
+            mixes with weight 0.5; the configs' 0.2 is ours).
         bandwidth, amplitude: the KDE's (FOVEA: 64, 1), see ``lzu.core.box_saliency``.
         score_thr: detections scoring below it are not used.
         train_source: ``'previous_gt'`` or ``'current_gt'``.
