@@ -1,0 +1,192 @@
+"""The documentation holds together: every relative link in README.md and docs/ resolves (anchors
+against the target's headings, slugged as GitHub does), and every `sh run.sh <command>` it names
+is a command or experiment that `sh run.sh --help` lists."""
+
+import glob
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
+HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$", re.M)
+RUN_SH = re.compile(r"\bsh run\.sh[ \t]+([^\s`]+)(?:[ \t]+([^\s`]+))?")  # a ` ends it
+PLACEHOLDER = ("<", "...", "…", "COMMAND", "$")
+
+
+def markdown_files():
+    """README.md, docs/*.md and the installer's README, repository-relative."""
+    files = ["README.md", "mmdetection3d/README.md"]
+    files += sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, "docs", "*.md")))
+    return files
+
+
+def read(rel):
+    with open(osp.join(ROOT, rel), encoding="utf-8") as f:
+        return f.read()
+
+
+def prose(text):
+    """The text without fenced code blocks (commands and code are not links)."""
+    return FENCE.sub("", text)
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: markup dropped, lower case, punctuation other than
+    ``-`` and ``_`` removed, spaces to hyphens."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link keeps its text
+    text = re.sub(r"[`*]", "", text).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(rel):
+    """Every anchor of a markdown file (a repeated heading gets -1, -2, ... as on GitHub)."""
+    seen, out = {}, set()
+    for heading in HEADING.findall(prose(read(rel))):
+        base = slug(heading)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.add(base if n == 0 else f"{base}-{n}")
+    return out
+
+
+def links(rel):
+    """(line, target) of every markdown link and image outside code."""
+    text = prose(read(rel))
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        for target in LINK.findall(INLINE_CODE.sub("", line)):
+            out.append((lineno, target))
+    return out
+
+
+def broken_links(rel):
+    """``file: target (why)`` for every relative link of ``rel`` that does not resolve."""
+    broken = []
+    for _, target in links(rel):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        dest = osp.normpath(osp.join(osp.dirname(rel), path)) if path else rel
+        if not osp.exists(osp.join(ROOT, dest)):
+            broken.append(f"{rel}: {target} ({dest} does not exist)")
+        elif anchor and dest.endswith(".md") and anchor not in anchors(dest):
+            broken.append(f"{rel}: {target} (no heading #{anchor} in {dest})")
+    return broken
+
+
+def test_every_relative_link_resolves():
+    broken = [b for rel in markdown_files() for b in broken_links(rel)]
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_a_broken_link_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Title\n\n## Two words\n")
+    (tmp_path / "README.md").write_text(
+        "[ok](docs/a.md) [ok](docs/a.md#two-words) ![img](docs/gone.png) [x](docs/a.md#nope)\n"
+        "`[code](not/checked.md)`\n\n```\n[fenced](not/checked.md)\n```\n")
+    assert broken_links("README.md") == [
+        "README.md: docs/gone.png (docs/gone.png does not exist)",
+        "README.md: docs/a.md#nope (no heading #nope in docs/a.md)"]
+
+
+def test_github_slugs():
+    assert slug("The five methods: uniform, FOVEA and LZU, fixed and adaptive") == \
+        "the-five-methods-uniform-fovea-and-lzu-fixed-and-adaptive"
+    assert slug("The demo's five methods") == "the-demos-five-methods"
+    assert slug("FOVEA on 2-D detection") == "fovea-on-2-d-detection"
+    assert slug("`lzu_features.py` and [the docs](x.md)") == "lzu_featurespy-and-the-docs"
+
+
+@pytest.fixture(scope="module")
+def run_sh_help():
+    """(commands, subcommands, experiments) as `sh run.sh --help` lists them."""
+    out = subprocess.run(["sh", "run.sh", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    commands, subcommands, experiments, section = set(), set(), set(), None
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            section = line.rstrip(":")
+            continue
+        first = re.match(r"^  (\S+)", line)
+        if section == "commands" and first:
+            commands.add(first.group(1))
+            sub = re.match(r"^  (\S+) ([a-z0-9]+)(?:\s{2,}|$)", line)  # `demo det2d   ...`
+            if sub:
+                subcommands.add(sub.groups())
+        elif section == "experiments" and first:
+            experiments.add(first.group(1))
+    assert {"test", "demo", "bench", "--help"} <= commands and experiments
+    return commands, subcommands, experiments
+
+
+def run_sh_mentions(rel):
+    """(line, command, argument or None) of every `sh run.sh ...` in ``rel``, code included."""
+    out = []
+    for lineno, line in enumerate(read(rel).splitlines(), 1):
+        for cmd, arg in RUN_SH.findall(line):
+            if any(p in cmd for p in PLACEHOLDER):
+                continue
+            cmd = cmd.rstrip("'\",;:).")
+            arg = arg.rstrip("'\",;:).") if arg else None
+            out.append((lineno, cmd, arg))
+    return out
+
+
+def unknown_run_sh(rel, help_lists):
+    commands, subcommands, experiments = help_lists
+    with_sub = {c for c, _ in subcommands}
+    bad = []
+    for lineno, cmd, arg in run_sh_mentions(rel):
+        if cmd in commands:
+            if cmd in with_sub and arg and re.fullmatch(r"[a-z0-9]+", arg) \
+                    and (cmd, arg) not in subcommands:
+                bad.append(f"{rel}:{lineno}: sh run.sh {cmd} {arg}")
+        elif cmd not in experiments:
+            bad.append(f"{rel}:{lineno}: sh run.sh {cmd}")
+    return bad
+
+
+def test_every_run_sh_command_is_listed_by_help(run_sh_help):
+    bad = [b for rel in markdown_files() for b in unknown_run_sh(rel, run_sh_help)]
+    assert not bad, "commands `sh run.sh --help` does not list:\n" + "\n".join(bad)
+    assert any(cmd == "lzu_fcos3d_0.75" for _, cmd, _ in run_sh_mentions("README.md"))
+
+
+def test_an_unknown_run_sh_command_is_caught(run_sh_help, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    (tmp_path / "README.md").write_text(
+        "`sh run.sh demo det2d` `sh run.sh demo --fresh` `sh run.sh <experiment>`\n"
+        "sh run.sh lzu_fcos3d_0.75. `sh run.sh seg/...` sh run.sh deploy\n"
+        "sh run.sh demo det3d\n")
+    assert unknown_run_sh("README.md", run_sh_help) == [
+        "README.md:2: sh run.sh deploy", "README.md:3: sh run.sh demo det3d"]
+
+
+def test_readme_is_a_front_door():
+    text = read("README.md")
+    assert len(text.splitlines()) <= 300
+    order = ["## Status", "## Set-up", "## Quick start", "## Results",
+             "## Running the paper's experiments", "## LZU on your own model", "## Layout",
+             "## Licence"]
+    positions = [text.index(h) for h in order]
+    assert positions == sorted(positions), "README sections out of a newcomer's order"
+    assert "@inproceedings{thavamani2023learning" in text
+
+
+def test_readme_evidence_figures_are_the_reports():
+    """The README's short evidence table copies docs/evidence.md: each interval is there."""
+    readme, report = read("README.md"), read("docs/evidence.md")
+    intervals = re.findall(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]", readme)
+    assert len(intervals) >= 6
+    missing = [i for i in intervals if i not in report]
+    assert not missing, f"README intervals not in docs/evidence.md: {missing}"
