@@ -8,7 +8,7 @@ of ``tools/_evidence_det2d.py`` with ``--iters`` iterations instead of the bench
 this process, and prints / writes each run's metrics and the paired differences
 LZU - uniform with 95 % intervals (``tools/_evidence_stats.py``). Not part of
 ``sh run.sh bench``: it answers "would LZU do better with a longer schedule or a stronger
-zoom?" for the README's reading of the benchmark.
+zoom?" for the reading of the benchmark (docs/evidence_reading.md).
 """
 
 import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)

@@ -64,7 +64,7 @@ val_cfg = None
 val_dataloader = None
 val_evaluator = None
 # AdamW: from random init, SGD (the paper's optimizer, for pretrained backbones) reaches
-# NDS 0 in this budget; AdamW at 2e-3 learns (README "Does LZU help?")
+# NDS 0 in this budget; AdamW at 2e-3 learns (docs/evidence_reading.md)
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=0.002, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),

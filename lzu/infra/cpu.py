@@ -1,6 +1,6 @@
 """CPU defaults for every tool: thread counts from the cores this process may use, OpenMP passive.
 
-Why (measured; README "Reliability"): torch's OpenMP threads busy-wait (spin) at the end
+Why (measured; docs/reliability.md): torch's OpenMP threads busy-wait (spin) at the end
 of every parallel region until all of them arrive. When the machine has more runnable
 processes than cores, one of the threads is often descheduled, and the others spin through
 their whole time slice waiting for it; a training step of thousands of small parallel
@@ -11,7 +11,7 @@ proportionally slower, not a hundred times slower.
 ``deterministic_cpu_kernels`` (called by the train and test tools): oneDNN's convolutions
 (torch's CPU convolutions) are, by default, allowed to reduce in an order that depends on
 which thread finishes first. On a quiet machine that order happens to repeat; on a busy one
-it does not, and two runs of one seed drifted apart (measured: README "Reliability").
+it does not, and two runs of one seed drifted apart (measured: docs/reliability.md).
 oneDNN's deterministic mode fixes the order for a given thread count.
 
 ``configure_cpu_environment`` must run before torch (i.e. libgomp) is loaded: the tools
@@ -93,7 +93,7 @@ def deterministic_cpu_kernels():
     """Put oneDNN (torch's CPU convolutions) in deterministic mode; see the module doc.
 
     Results then repeat for a given seed and thread count; another thread count still
-    reduces in another order (the README states the spread).
+    reduces in another order (docs/reliability.md states the spread).
     """
     import torch
 

@@ -3,8 +3,9 @@
 # Scored by mmdet's CocoMetric (pycocotools): AP, AP50, AP75, AP_small/medium/large.
 # Family bases pick the argoverse_* entries up with {{_base_.argoverse_*}}.
 # argoverse_grid_generator is the LZU families' zoom: a fixed saliency (a KDE of the training
-# boxes: tools/make_saliency.py --coco) with the nuScenes sampler settings, since the paper
-# does not publish its Argoverse-HD zoom settings (see README); children set output_shape.
+# boxes: tools/make_saliency.py --coco) with the nuScenes sampler settings, since the LZU paper
+# does not publish its Argoverse-HD zoom settings (FOVEA's released ones differ: 31x51, fwhm 4;
+# see docs/det2d_methods.md); children set output_shape.
 custom_imports = dict(imports=['lzu.openmmlab'], allow_failed_imports=False)
 
 argoverse_root = 'data/argoverse/'

@@ -3,7 +3,7 @@
 # takes mmseg's random crops (RandomResize + RandomCrop); the uniform family resizes the whole
 # frame to a square, the LZU family zooms it to the same square; both flip at random. The setup (uniform vs LZU at
 # 64^2, 128^2, 256^2 and 512^2 with a boundary saliency) is reconstructed from a secondary
-# summary of the paper, whose segmentation code was never released: see README.md.
+# summary of the paper, whose segmentation code was never released: see docs/segmentation.md.
 # Scored by PerClassIoUMetric: mmseg's IoUMetric, also returning IoU.<class> for each class.
 # Cityscapes paths are under data_root (DATA_ROOT / --data-root moves it).
 _base_ = [
