@@ -3,7 +3,8 @@
 Floors, bottom to top; a module imports only from its own floor or below
 (``tests/test_layering.py`` checks every import, function-local ones included):
 
-* ``lzu.infra``: infrastructure (errors, safe loading, atomic writes, work dirs, locks, CLI, CPU);
+* ``lzu.infra``: infrastructure any program could use (errors, weights-only loading, atomic
+  writes, work dirs, locks, CLI, CPU); no OpenMMLab import, and no model or config layout;
 * ``lzu.core``: the method in plain PyTorch (zoom, unzoom, grid generators, saliency, wrapper);
   no OpenMMLab import, and no ``lzu.data`` import: the method knows no dataset format;
 * ``lzu.data``: data tools (synthetic sets, converters, each task's data checks, saliency from

@@ -123,6 +123,16 @@ def test_boxes_partly_outside_are_clipped_to_the_image():
     torch.testing.assert_close(overhanging, inside)
 
 
+def test_clipping_leaves_the_callers_boxes_unchanged():
+    """``torch.as_tensor`` shares a float64 array's or tensor's memory: clip a copy."""
+    overhanging = np.array([[150.0, 100.0, 260.0, 170.0], [-10.0, -5.0, 30.0, 40.0]])
+    array, tensor = overhanging.copy(), torch.from_numpy(overhanging.copy())
+    boxes_to_saliency([array, tensor], SIZE, GRID)
+    boxes_to_saliency([array], SIZE, GRID, scores=[np.ones(2)])
+    np.testing.assert_array_equal(array, overhanging)
+    assert torch.equal(tensor, torch.from_numpy(overhanging))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(bandwidth=0.0), "bandwidth"), (dict(amplitude=-1.0), "amplitude"),
     (dict(prior_weight=1.5), "prior_weight"), (dict(grid_shape=(1, 5)), "grid_shape"),

@@ -56,7 +56,8 @@ def test_second_training_in_a_work_dir_is_refused_naming_the_holder(tmp_path):
 
 
 def test_differently_configured_run_cannot_resume_or_overwrite(tmp_path):
-    from lzu.infra.workdir import check_run_fingerprint, run_fingerprint
+    from lzu.apis.fingerprint import run_fingerprint
+    from lzu.infra.workdir import check_run_fingerprint
 
     cfg = load_config(LZU_DEMO)
     check_run_fingerprint(str(tmp_path), run_fingerprint(cfg))

@@ -224,7 +224,8 @@ def test_an_evaluation_id_covers_the_data_root_and_the_split(tmp_path, synthetic
     ({"randomness.seed": 5}, "randomness.seed"),
 ])
 def test_resume_with_another_lr_schedule_data_or_seed_is_refused(tmp_path, change, key):
-    from lzu.infra.workdir import check_run_fingerprint, run_fingerprint
+    from lzu.apis.fingerprint import run_fingerprint
+    from lzu.infra.workdir import check_run_fingerprint
 
     check_run_fingerprint(str(tmp_path), run_fingerprint(load_config(LZU_DEMO)))
     (tmp_path / "iter_100.pth").write_bytes(b"x")
@@ -235,7 +236,8 @@ def test_resume_with_another_lr_schedule_data_or_seed_is_refused(tmp_path, chang
 
 
 def test_resume_with_another_data_root_is_refused(tmp_path):
-    from lzu.infra.workdir import check_run_fingerprint, run_fingerprint
+    from lzu.apis.fingerprint import run_fingerprint
+    from lzu.infra.workdir import check_run_fingerprint
 
     check_run_fingerprint(str(tmp_path), run_fingerprint(load_config(LZU_DEMO)))
     (tmp_path / "iter_100.pth").write_bytes(b"x")

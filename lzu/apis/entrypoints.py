@@ -17,6 +17,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 from lzu.apis.data_check import check_data
+from lzu.apis.fingerprint import run_fingerprint
 from lzu.apis.runtime import (
     DictAction,
     constructor_accepts,
@@ -37,7 +38,6 @@ from lzu.infra.workdir import (
     locked,
     refuse_symlinks,
     remove_stale_tmp,
-    run_fingerprint,
 )
 from lzu.openmmlab.lzu_pipeline import check_lzu_train_pipeline
 

@@ -22,6 +22,7 @@ Conventions as in ``lzu.core.zoom``: grids ``(B, H, W, 2)``, xy order, ``[-1, 1]
 
 import torch
 
+from lzu.core.grid_shape import check_grid_shape
 from lzu.core.unzoom import BORDERS, invert_grid
 from lzu.core.zoom import saliency_to_grid, upsample_grid
 
@@ -43,13 +44,9 @@ class AdaptiveGrid:
 
     def __init__(self, output_shape, grid_shape=None, separable=True, attraction_fwhm=10.0,
                  anti_crop=True, border="exact"):
-        shape = tuple(int(s) for s in output_shape)
-        if len(shape) != 2 or min(shape) < 2:
-            raise ValueError(f"output_shape must be (H, W) with H, W >= 2, got {output_shape!r}")
+        shape = check_grid_shape(output_shape, "grid_generator.output_shape", "H, W")
         if grid_shape is not None:
-            grid_shape = tuple(int(s) for s in grid_shape)
-            if len(grid_shape) != 2 or min(grid_shape) < 2:
-                raise ValueError(f"grid_shape must be (gh, gw) with gh, gw >= 2, got {grid_shape!r}")
+            grid_shape = check_grid_shape(grid_shape, "grid_generator.grid_shape", "gh, gw")
         self.grid_shape = grid_shape
         if not float(attraction_fwhm) > 0:
             raise ValueError(f"attraction_fwhm must be > 0, got {attraction_fwhm!r}")

@@ -1,9 +1,9 @@
-"""Saliency from boxes, per image and batched: the adaptive saliency of FOVEA / adaptive LZU.
+"""Saliency from boxes: the box KDE, and the adaptive saliency of FOVEA / adaptive LZU.
 
 FOVEA (Thavamani et al. 2021) zooms each video frame on where the previous
-frame's detections were. The saliency of one image is a kernel density estimate
-over its boxes, the same estimate ``lzu.data.saliency_kde.kde_saliency`` makes
-over a whole training set:
+frame's detections were, and makes its dataset-wide saliency from the training
+set's boxes. Both are one kernel density estimate over boxes, ``box_kde``
+(``lzu.data.saliency_kde.kde_saliency`` calls it over a whole training set):
 
 * a box with centre ``(cx, cy)`` and size ``(w, h)`` (pixels) contributes an
   anisotropic Gaussian ``exp(-0.5 ((x - cx)^2 / (b w) + (y - cy)^2 / (b h)))``
@@ -12,7 +12,10 @@ over a whole training set:
 * a uniform ``1 / (2p + 1)^2`` per box (``p = min(gh, gw) - 1``) is added to every
   cell, and the map is normalised to sum to 1.
 
-Given the same boxes the two agree (a test checks it). Here the result is then
+Each box's Gaussian factorises into a row and a column profile, so the sum over
+``N`` boxes is one ``(gh, N) @ (N, gw)`` product (in chunks: fast for a million boxes).
+
+``boxes_to_saliency`` makes the per-image saliency: the KDE of each image's boxes,
 mixed with a dataset-wide prior so that no region is ever dropped entirely::
 
     S_b = (1 - prior_weight) * KDE(boxes_b) + prior_weight * prior
@@ -28,28 +31,65 @@ pass (images padded to the largest box count and masked), no loop over images.
 
 import torch
 
-__all__ = ["BoxSaliencyError", "boxes_to_saliency"]
+from lzu.core.errors import BoxSaliencyError
+from lzu.core.grid_shape import check_grid_shape
+
+__all__ = ["BoxSaliencyError", "box_kde", "boxes_to_saliency", "node_positions"]
 
 
-class BoxSaliencyError(ValueError):
-    """Boxes, scores or settings that cannot make a saliency (NaN, inverted, off-image)."""
-
-
-def _node_positions(n, extent, device, dtype):
-    return torch.linspace(0.0, float(extent), int(n), device=device, dtype=dtype)
+def node_positions(n, extent):
+    """``n`` node positions spaced evenly over ``[0, extent]`` (pixels), float64."""
+    return torch.linspace(0.0, float(extent), int(n), dtype=torch.float64)
 
 
 def _profiles(centres, sizes, nodes, bandwidth):
-    """Per-box 1-D Gaussian profiles ``(B, N, n)``, each summing to 1 (log domain)."""
+    """Per-box 1-D Gaussian profiles ``(..., N, n)``, each summing to 1 (log domain)."""
     var = bandwidth * sizes.clamp(min=1.0)
-    logits = -0.5 * (nodes[None, None, :] - centres[..., None]) ** 2 / var[..., None]
+    logits = -0.5 * (nodes - centres[..., None]) ** 2 / var[..., None]
     return torch.softmax(logits, dim=-1)
 
 
+def box_kde(cx, cy, w, h, image_size, grid_shape, bandwidth=64.0, amplitude=1.0, mask=None,
+            chunk=200_000):
+    """The KDE of boxes (see the module docstring): ``(..., gh, gw)`` float64 summing to 1.
+
+    Args:
+        cx, cy, w, h: ``(..., N)`` float64 tensors, the boxes' centres and sizes in pixels
+            (leading dims: a batch of images, one KDE each).
+        image_size: ``(W, H)`` of the images the boxes live in.
+        grid_shape: ``(gh, gw)`` of the grid, as ints (checked by the caller).
+        bandwidth: ``b``; the Gaussian variance is ``b`` times the box size (FOVEA: 64).
+        amplitude: ``a``, the mass of each box's Gaussian.
+        mask: optional ``(..., N)`` float64, 1 for a box and 0 for padding.
+        chunk: boxes per ``(gh, N) @ (N, gw)`` product (bounds the memory).
+
+    A KDE with no box (all masked out) is all zeros.
+    """
+    gh, gw = grid_shape
+    width, height = image_size
+    xs, ys = node_positions(gw, width), node_positions(gh, height)
+    n = cx.shape[-1]
+    if mask is None:
+        counts = torch.full(cx.shape[:-1], float(n), dtype=torch.float64)
+    else:
+        counts = mask.sum(dim=-1)
+    density = None
+    for start in range(0, max(n, 1), chunk):
+        part = slice(start, start + chunk)
+        cols = _profiles(cx[..., part], w[..., part], xs, bandwidth)
+        rows = _profiles(cy[..., part], h[..., part], ys, bandwidth)
+        if mask is not None:
+            rows = rows * mask[..., part, None]
+        term = amplitude * torch.einsum("...nh,...nw->...hw", rows, cols)
+        density = term if density is None else density + term
+    pad = min(gh, gw) - 1
+    density = density + (counts / float(2 * pad + 1) ** 2)[..., None, None]
+    total = density.sum(dim=(-2, -1), keepdim=True)
+    return torch.where((counts > 0)[..., None, None], density / total.clamp(min=1e-300), 0.0)
+
+
 def _check_settings(grid_shape, bandwidth, amplitude, prior_weight):
-    gh, gw = (int(v) for v in grid_shape)
-    if min(gh, gw) < 2:
-        raise BoxSaliencyError(f"grid_shape must be at least 2x2, got {tuple(grid_shape)}")
+    gh, gw = check_grid_shape(grid_shape, "grid_shape", "gh, gw")
     if not bandwidth > 0:
         raise BoxSaliencyError(f"bandwidth must be > 0, got {bandwidth!r}")
     if not amplitude > 0:
@@ -80,7 +120,9 @@ def _clean_boxes(boxes, scores, score_thr, index, width, height):
         raise BoxSaliencyError(
             f"image {index}: box {boxes[k].tolist()} lies entirely outside the "
             f"{width:g}x{height:g} image (boxes must be in the image's own pixels)")
-    # partly outside: the part inside the image is what the image shows
+    # partly outside: the part inside the image is what the image shows (clipped in a copy:
+    # ``as_tensor`` shares the memory of a caller's float64 array or tensor)
+    boxes = boxes.clone()
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0.0, float(width))
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0.0, float(height))
     return boxes
@@ -126,16 +168,9 @@ def boxes_to_saliency(boxes, image_size, grid_shape=(27, 48), bandwidth=64.0, am
     mask = (torch.arange(packed.shape[1])[None, :] < counts[:, None]).to(torch.float64)
 
     x1, y1, x2, y2 = packed.unbind(-1)
-    cols = _profiles(0.5 * (x1 + x2), x2 - x1, _node_positions(gw, width, None, torch.float64),
-                     bandwidth)
-    rows = _profiles(0.5 * (y1 + y2), y2 - y1, _node_positions(gh, height, None, torch.float64),
-                     bandwidth)
-    density = amplitude * torch.einsum("bnh,bnw->bhw", rows * mask[..., None], cols)
-    pad = min(gh, gw) - 1
-    density = density + (counts / float(2 * pad + 1) ** 2)[:, None, None]
-    total = density.sum(dim=(1, 2), keepdim=True)
+    kde = box_kde(0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1, (width, height), (gh, gw),
+                  bandwidth, amplitude, mask=mask, chunk=max(packed.shape[1], 1))
     has_boxes = counts > 0
-    kde = torch.where(has_boxes[:, None, None], density / total.clamp(min=1e-300), 0.0)
 
     if prior is None:
         if prior_weight > 0 or not bool(has_boxes.all()):

@@ -11,24 +11,16 @@ import os
 import torch
 from torch import nn
 
+from lzu.core.errors import GridSettingError, GridShapeError
+from lzu.core.grid_shape import check_grid_shape
 from lzu.core.saliency_io import load_saliency, validate_saliency
 from lzu.core.zoom import saliency_to_grid, upsample_grid
-from lzu.infra.errors import UserInputError
 
 __all__ = ["FixedGrid", "GridSettingError", "GridShapeError"]
 
 
 #: saliency dims flipped for each flip direction (mmcv's names)
 FLIP_DIMS = {None: (), "horizontal": (3,), "vertical": (2,), "diagonal": (2, 3)}
-
-
-class GridSettingError(UserInputError, ValueError):
-    """A grid generator setting (``attraction_fwhm``, ``grid_shape``, the saliency's values)
-    that cannot give a finite grid."""
-
-
-class GridShapeError(GridSettingError):
-    """``output_shape`` is not two whole numbers >= 2."""
 
 
 class FixedGrid(nn.Module):
@@ -59,8 +51,8 @@ class FixedGrid(nn.Module):
         anti_crop=True,
     ):
         super().__init__()
-        self.grid_shape = self._check_shape(grid_shape, "grid_shape")
-        self.output_shape = self._check_shape(output_shape)
+        self.grid_shape = check_grid_shape(grid_shape, "grid_generator.grid_shape", "gh, gw")
+        self.output_shape = check_grid_shape(output_shape, "grid_generator.output_shape", "H, W")
         self.separable = bool(separable)
         self.attraction_fwhm = self._check_fwhm(attraction_fwhm)
         self.anti_crop = bool(anti_crop)
@@ -83,22 +75,6 @@ class FixedGrid(nn.Module):
                 f"grid_generator.attraction_fwhm must be a positive number of grid cells "
                 f"(paper: 10), got {fwhm!r}")
         return float(fwhm)
-
-    @staticmethod
-    def _check_shape(output_shape, key="output_shape"):
-        """``(H, W)``: exactly two whole numbers >= 2 (a float like 225.0 is accepted, 225.5 not)."""
-        message = f"grid_generator.{key} must be (H, W), two whole numbers >= 2, got {output_shape!r}"
-        try:
-            values = list(output_shape)
-        except TypeError:
-            raise GridShapeError(message) from None
-        if len(values) != 2 or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v).is_integer()
-            and v >= 2
-            for v in values
-        ):
-            raise GridShapeError(message)
-        return (int(values[0]), int(values[1]))
 
     def grids(self, device, dtype=torch.float32, flip=None):
         """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype,

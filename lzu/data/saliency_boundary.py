@@ -94,9 +94,9 @@ def boundary_frequency(paths, ignore_index=255, progress=None):
 
 def pool_to_grid(frequency, grid_shape):
     """Average-pool ``(H, W)`` to a ``(1, 1, gh, gw)`` float32 tensor that sums to 1."""
-    from lzu.data.saliency_kde import check_grid_shape
+    from lzu.data.saliency_kde import check_saliency_grid
 
-    gh, gw = check_grid_shape(grid_shape)
+    gh, gw = check_saliency_grid(grid_shape)
     freq = torch.as_tensor(np.asarray(frequency, dtype=np.float64))[None, None]
     pooled = F.adaptive_avg_pool2d(freq, (gh, gw))
     if pooled.sum() <= 0:
@@ -106,7 +106,7 @@ def pool_to_grid(frequency, grid_shape):
 
 def boundary_saliency(paths, grid_shape=(32, 32), ignore_index=255, progress=None):
     """Saliency ``(1, 1, gh, gw)`` from the boundary frequency of the label maps in ``paths``."""
-    from lzu.data.saliency_kde import check_grid_shape
+    from lzu.data.saliency_kde import check_saliency_grid
 
-    check_grid_shape(grid_shape)  # before reading every map
+    check_saliency_grid(grid_shape)  # before reading every map
     return pool_to_grid(boundary_frequency(paths, ignore_index, progress), grid_shape)

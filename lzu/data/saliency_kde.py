@@ -13,8 +13,8 @@ Its shape matches FOVEA's dataset-wide KDE ("KDE S_D", Thavamani et al. 2021):
   uniform ``1 / (2p + 1)^2`` (``p = min(gh, gw) - 1``) is added to every cell;
 * the sum over boxes is normalised to 1.
 
-Each box's Gaussian factorises into a row and a column profile, so the sum over
-N boxes is one ``(gh, N) @ (N, gw)`` product: fast for a million boxes.
+The estimate is the method's box KDE, ``lzu.core.box_saliency.box_kde`` (the one the
+adaptive saliency makes per image); this module reads the boxes and checks the settings.
 """
 
 import math
@@ -22,29 +22,23 @@ import math
 import numpy as np
 import torch
 
+from lzu.core.box_saliency import box_kde
+from lzu.core.box_saliency import node_positions as box_node_positions
+from lzu.core.grid_shape import check_grid_shape
 from lzu.infra.errors import UserInputError
 
-__all__ = ["SaliencyParameterError", "check_grid_shape", "coco_boxes", "coco_image_size",
+__all__ = ["SaliencyParameterError", "check_saliency_grid", "coco_boxes", "coco_image_size",
            "kde_saliency", "node_positions"]
 
 
 class SaliencyParameterError(UserInputError, ValueError):
-    """A saliency setting (grid shape, image size, bandwidth, amplitude) that cannot work."""
+    """A saliency setting (image size, bandwidth, amplitude) that cannot work; a grid shape
+    that cannot is refused with ``lzu.core.grid_shape.GridShapeError``."""
 
 
-def check_grid_shape(grid_shape):
-    """``(gh, gw)`` as ints; both must be whole numbers >= 2 (the zoom needs a 2x2 grid)."""
-    try:
-        gh, gw = grid_shape
-        shown = f"{gh}x{gw}"
-        ok = all(float(v).is_integer() and v >= 2 for v in (gh, gw))
-    except (TypeError, ValueError):
-        shown, ok = repr(grid_shape), False
-    if not ok:
-        raise SaliencyParameterError(
-            f"saliency grid shape {shown} must be two whole numbers >= 2 (rows, columns), "
-            "e.g. 27 48")
-    return int(gh), int(gw)
+def check_saliency_grid(grid_shape):
+    """``(gh, gw)`` of a saliency made from data, as ints (``lzu.core.grid_shape``)."""
+    return check_grid_shape(grid_shape, "saliency grid shape", "rows, columns", example="27 48")
 
 
 def _check_kde_settings(image_size, bandwidth, amplitude):
@@ -92,17 +86,8 @@ def coco_image_size(path):
 
 
 def node_positions(n, extent):
-    """``n`` node positions spaced evenly over ``[0, extent]`` (pixels)."""
-    return np.linspace(0.0, float(extent), int(n))
-
-
-def _profiles(centres, sizes, nodes, bandwidth):
-    """Row-normalised 1-D Gaussian profiles ``(N, n)`` (log-domain, no underflow)."""
-    var = bandwidth * np.maximum(sizes, 1.0)
-    logits = -0.5 * (nodes[None, :] - centres[:, None]) ** 2 / var[:, None]
-    logits -= logits.max(axis=1, keepdims=True)
-    prof = np.exp(logits)
-    return prof / prof.sum(axis=1, keepdims=True)
+    """``n`` node positions spaced evenly over ``[0, extent]`` (pixels): the KDE's, as numpy."""
+    return box_node_positions(n, extent).numpy()
 
 
 def kde_saliency(boxes, image_size=(1600, 900), grid_shape=(27, 48), bandwidth=64.0,
@@ -117,24 +102,18 @@ def kde_saliency(boxes, image_size=(1600, 900), grid_shape=(27, 48), bandwidth=6
         amplitude: ``a``, the mass of each box's Gaussian.
 
     Raises:
-        SaliencyParameterError: a grid smaller than 2x2, a non-positive image size or
-            bandwidth, or a negative amplitude.
+        GridShapeError: a grid that is not two whole numbers >= 2.
+        SaliencyParameterError: a non-positive image size or bandwidth, or a negative
+            amplitude.
     """
-    gh, gw = check_grid_shape(grid_shape)
+    gh, gw = check_saliency_grid(grid_shape)
     width, height = _check_kde_settings(image_size, bandwidth, amplitude)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] == 0:
         raise ValueError("kde_saliency: no boxes; the saliency of an empty set is undefined")
     if not np.isfinite(boxes).all():
         raise ValueError("kde_saliency: boxes contain NaN or Inf")
-    xs, ys = node_positions(gw, width), node_positions(gh, height)
-    pad = min(gh, gw) - 1
-    density = np.zeros((gh, gw))
-    for start in range(0, boxes.shape[0], chunk):
-        left, top, w, h = boxes[start : start + chunk].T
-        col = _profiles(left + 0.5 * w, w, xs, bandwidth)
-        row = _profiles(top + 0.5 * h, h, ys, bandwidth)
-        density += amplitude * row.T @ col
-    density += boxes.shape[0] / float(2 * pad + 1) ** 2
-    density /= density.sum()
-    return torch.from_numpy(density).float().reshape(1, 1, gh, gw)
+    left, top, w, h = torch.from_numpy(boxes).unbind(-1)
+    kde = box_kde(left + 0.5 * w, top + 0.5 * h, w, h, (width, height), (gh, gw), bandwidth,
+                  amplitude, chunk=chunk)
+    return kde.float().reshape(1, 1, gh, gw)

@@ -9,9 +9,9 @@ Two allowlists: ``TENSOR_GLOBALS`` (a pickled torch tensor: saliency files) and
 ``DATA_GLOBALS`` (plain data: dicts, lists, tuples, sets, strings, bytes, numbers,
 numpy arrays, dtypes and scalars; mmdet3d's info files hold nothing else).
 ``load_data_pickle`` is the one reader of info files: ``lzu.data.infos.load_infos``
-and mmengine's ``pkl``/``pickle`` file handler (``SafePickleHandler``, installed by
-``lzu.openmmlab``, used by ``mmengine.load`` and so by every mmdet3d dataset and
-metric) both go through it.
+and mmengine's ``pkl``/``pickle`` file handler (``SafePickleHandler`` of
+``lzu.openmmlab.mmengine_patches``, used by ``mmengine.load`` and so by every mmdet3d
+dataset and metric) both go through it.
 
 A torch tensor pickled with the plain ``pickle`` module (the format of the
 paper's ``saliency.pkl``) references ``torch.storage._load_from_bytes``, which

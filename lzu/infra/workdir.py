@@ -8,13 +8,15 @@
 * ``refuse_symlinks``: the tools (and mmengine: ``last_checkpoint``, the config dump) write
   and delete files in their work dir by name; a symbolic link planted there would send
   those writes outside it, so a work dir holding one is refused, naming it.
-* ``check_run_fingerprint``: what defines the experiment (the model config, the
-  saliency file's contents, the training data and pipeline, the optimizer, the LR
-  schedule and the seed) is recorded in ``<work_dir>/lzu_run.json``; a run that
-  differs is refused once the work dir holds checkpoints, so it can neither resume
-  nor overwrite them (mmengine would resume the old optimizer and schedule state
-  while the dumped config claimed the new values). The number of iterations or
-  epochs, workers and logging may change (extending a run is resuming it).
+* ``check_run_fingerprint``: what defines the experiment, a dict of plain JSON values
+  that the caller reads out of its config (``lzu.apis.fingerprint.run_fingerprint``:
+  the model config, the saliency file's contents, the training data and pipeline, the
+  optimizer, the LR schedule and the seed), is recorded in ``<work_dir>/lzu_run.json``;
+  a run that differs is refused once the work dir holds checkpoints, so it can neither
+  resume nor overwrite them (mmengine would resume the old optimizer and schedule state
+  while the dumped config claimed the new values). What the caller leaves out (the
+  number of iterations or epochs, workers, logging) may change: extending a run is
+  resuming it.
 * ``remove_stale_tmp``: temporaries of atomic writes left by a kill (never following
   a directory symlink).
 * ``latest_valid_checkpoint``: the newest ``epoch_N``/``iter_N`` checkpoint that is
@@ -41,11 +43,12 @@ __all__ = [
     "acquire_lock",
     "check_run_fingerprint",
     "file_sha256",
+    "fingerprint_diff",
+    "fingerprint_id",
     "latest_valid_checkpoint",
     "locked",
     "refuse_symlinks",
     "remove_stale_tmp",
-    "run_fingerprint",
 ]
 
 LOCK_NAME = ".lzu.lock"
@@ -171,58 +174,8 @@ def file_sha256(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def _plain(obj):
-    """Config objects -> plain JSON-able values (tuples become lists)."""
-    if hasattr(obj, "to_dict"):
-        obj = obj.to_dict()
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    return repr(obj)
-
-
-def saliency_sha256(model_cfg):
-    """sha256 of the model's saliency file (an adaptive model's prior), or None when it has none."""
-    grid = (model_cfg or {}).get("grid_generator") or {}
-    path = grid.get("saliency_file") or ((model_cfg or {}).get("adaptive_saliency") or {}).get(
-        "prior_file")
-    if isinstance(path, str) and osp.isfile(path):
-        return file_sha256(path)
-    return None
-
-
-def run_fingerprint(cfg, loader_key="train_dataloader"):
-    """What defines a run on ``loader_key``'s data.
-
-    Always: the model config, the saliency's contents, the data pipeline and the dataset
-    (data root, annotation file or folders: the split, metainfo, wrappers). For training
-    also the optimizer, the LR schedule and the seed; for an evaluation its evaluator.
-    """
-    loader = cfg.get(loader_key) or {}
-    dataset = _plain(loader.get("dataset", {}) if hasattr(loader, "get") else {})
-    inner = dataset
-    while isinstance(inner, dict) and isinstance(inner.get("dataset"), dict):
-        inner = inner["dataset"]  # RepeatDataset, CBGSDataset, ...
-    pipeline = inner.pop("pipeline", None) if isinstance(inner, dict) else None
-    fingerprint = {
-        "model": _plain(cfg.model),
-        "saliency_sha256": saliency_sha256(cfg.model),
-        "pipeline": pipeline,
-        "data": dataset,
-    }
-    if loader_key.startswith("train"):
-        fingerprint["optim_wrapper"] = _plain(cfg.get("optim_wrapper"))
-        fingerprint["param_scheduler"] = _plain(cfg.get("param_scheduler"))
-        fingerprint["randomness"] = _plain(cfg.get("randomness"))
-    else:
-        fingerprint["evaluator"] = _plain(cfg.get(loader_key.replace("dataloader", "evaluator")))
-    return fingerprint
-
-
 def fingerprint_id(fingerprint):
+    """A short id of a fingerprint (sha256 of its sorted JSON, 8 hex digits)."""
     text = json.dumps(fingerprint, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 

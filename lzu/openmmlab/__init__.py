@@ -21,9 +21,6 @@ from mmdet3d.registry import MODELS
 
 from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
-from lzu.infra.atomic_backend import install_atomic_local_backend
-from lzu.infra.checkpoint import install_safe_loading
-from lzu.infra.pickle_handler import install_safe_pickle_handler
 from lzu.openmmlab.argoverse import ArgoverseHDDataset, SequenceOrderSampler
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
 from lzu.openmmlab.detector import (
@@ -40,6 +37,7 @@ from lzu.openmmlab.detector import (
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
+from lzu.openmmlab.mmengine_patches import install_mmengine_patches
 from lzu.openmmlab.rng_state import RNGStateHook
 from lzu.openmmlab.seg_metric import PerClassIoUMetric
 from lzu.openmmlab.segmentor import LZUCascadeEncoderDecoder, LZUEncoderDecoder
@@ -49,12 +47,9 @@ if "FixedGrid" not in MODELS.module_dict:
 if "AdaptiveGrid" not in MODELS.module_dict:
     MODELS.register_module(name="AdaptiveGrid", module=AdaptiveGrid)
 
-# every weight file (checkpoints, ours and the paper's, and pretrained backbones)
-# loads weights-only with an allowlist; checkpoints are written atomically
-install_safe_loading()
-install_atomic_local_backend()
-# every info file mmengine.load reads (mmdet3d's datasets and metrics) is plain data only
-install_safe_pickle_handler()
+# weights-only loading, atomic checkpoint writes, plain-data pickles: every change this
+# import makes to mmengine is listed in lzu.openmmlab.mmengine_patches
+install_mmengine_patches()
 
 __all__ = [
     "FixedGrid",
