@@ -21,9 +21,10 @@ ResNet-50-FPN backbone on the zoomed image (torchvision, random weights); it
 prints the share.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import statistics

@@ -6,10 +6,6 @@ scratch with mmengine's Runner in this process (no checkpoint is written) and re
 test metrics of the trained model with the config's sha256.
 """
 
-import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
-
-# isort: split
-
 import contextlib
 import hashlib
 import io
@@ -20,7 +16,8 @@ import time
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: the repository root (configs are read relative to it)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 __all__ = ["ROOT", "config_sha256", "run_saliency_tool", "set_pipeline_resize", "size_stats",
            "train_and_test"]
@@ -103,12 +100,12 @@ def train_and_test(config, edit, work_dir, seed, iters, log, name):
 
 
 def run_saliency_tool(args, log):
-    """Run tools/make_saliency.py (the existing saliency builder) in this process."""
-    import make_saliency
+    """Run the saliency builder of tools/make_saliency.py in this process."""
+    from lzu.apis.data_commands import make_saliency_main
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
-        make_saliency.main(list(args))
+        make_saliency_main(list(args))
     log("    " + buffer.getvalue().strip().splitlines()[-1])
 
 
