@@ -27,7 +27,6 @@ import json
 import os
 import os.path as osp
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.cpu import cpu_threads
+from lzu.infra.timing import Clock
 from lzu.openmmlab.latency import is_lzu, measure_latencies, model_scale
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -181,10 +181,11 @@ def loader_batches(cfg, model, n):
     loader = Runner.build_dataloader(loader_cfg, seed=0)
     out, times = [], []
     it = iter(loader)
+    clock = Clock("cpu")  # data loading and preprocessing run on the CPU
     for _ in range(min(n, len(loader))):
-        t0 = time.perf_counter()
+        t0 = clock()
         batch = model.data_preprocessor(next(it), False)
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
         out.append((batch["inputs"], batch["data_samples"]))
     return out, statistics.median(times)
 

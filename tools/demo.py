@@ -39,9 +39,9 @@ from lzu.apis.demos import (
     say,
     schedule_options,
     start_work_dir,
-    train_and_evaluate,
     write_results,
 )
+from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
 

@@ -35,9 +35,9 @@ from lzu.apis.demos import (
     say,
     schedule_options,
     start_work_dir,
-    train_and_evaluate,
     write_results,
 )
+from lzu.apis.train_score import train_and_evaluate
 from lzu.data.synthetic.completion import (
     COMPLETE_FILE,
     check_complete,

@@ -31,9 +31,9 @@ from lzu.apis.demos import (
     run,
     say,
     start_work_dir,
-    train_and_evaluate,
     write_results,
 )
+from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
 

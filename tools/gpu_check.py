@@ -59,7 +59,7 @@ import torch
 
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
-from lzu.infra.timing import percentile
+from lzu.infra.timing import Clock, percentile
 from lzu.infra.workdir import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -346,11 +346,7 @@ def measure_fpn_latency(device, image_hw, scales, warmup, iters):
     def pad(n):
         return -(-n // 32) * 32
 
-    def clock():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
+    clock = Clock(device)
     torch.manual_seed(0)
     net = resnet_fpn_backbone(backbone_name="resnet50", weights=None).to(device).eval()
     h, w = image_hw

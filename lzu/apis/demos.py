@@ -1,7 +1,7 @@
 """The steps the demos share (``tools/demo.py``, ``tools/demo_det2d.py``, ``tools/demo_seg.py``).
 
-Each demo writes a synthetic set, builds a saliency, trains its models with ``tools/train.py``
-and scores them with ``tools/test.py`` (one subprocess each, logs in the work dir), then
+Each demo writes a synthetic set, builds a saliency, trains and scores its models
+(``lzu.apis.train_score.train_and_evaluate``: ``tools/train.py`` and ``tools/test.py``), then
 writes ``demo_results.json`` / ``demo_results.md``. A work dir is locked for one demo and
 records the options it was made with (``demo_options.json``): a rerun with other options
 stops with a message instead of mixing results; ``--fresh`` starts over.
@@ -24,7 +24,7 @@ from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
            "nuscenes_options", "run", "say", "schedule_options", "start_work_dir",
-           "train_and_evaluate", "write_results"]
+           "write_results"]
 
 
 def say(msg):
@@ -71,45 +71,6 @@ def schedule_options(iters, seed=None):
     opts = [f"train_cfg.max_iters={iters}", f"train_cfg.val_interval={iters}",
             f"param_scheduler.1.end={iters}", f"param_scheduler.1.milestones=[{int(iters * 0.8)}]"]
     return opts + ([f"randomness.seed={seed}"] if seed is not None else [])
-
-
-def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, step, steps,
-                       model_opts=None):
-    """Train each ``(label, config)`` (unless its checkpoint exists) and score it with tools/test.py.
-
-    Training is step ``step`` of ``steps`` in the messages, scoring the next one.
-    ``model_opts``: label -> extra cfg-options of that model (default: the saliency file
-    of the model labelled ``LZU``). Returns ``(summaries by label, checkpoints, metrics
-    files)``.
-    """
-    results, checkpoints, metrics_files = {}, [], []
-    for i, (label, config) in enumerate(models):
-        name = osp.splitext(osp.basename(config))[0]
-        mwd = osp.join(wd, name)
-        opts = list(common)
-        if model_opts is not None:
-            opts.extend(model_opts.get(label, ()))
-        elif label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
-        ckpt = osp.join(mwd, f"iter_{iters}.pth")
-        if not osp.isfile(ckpt):
-            say(f"{step}/{steps} training {label} ({name}) for {iters} iterations "
-                f"[{i + 1}/{len(models)}]")
-            # evaluated once, below, by tools/test.py: no validation inside training
-            no_val = ["val_cfg=None", "val_dataloader=None", "val_evaluator=None"]
-            run([py, "tools/train.py", config, "--work-dir", mwd, "--data-root", data,
-                 "--cfg-options", *opts, *no_val], log=osp.join(wd, f"train_{name}.log"))
-        else:
-            say(f"{step}/{steps} reusing {ckpt}")
-        metrics_file = osp.join(mwd, f"metrics_iter_{iters}.json")
-        say(f"{step + 1}/{steps} evaluating {label} with {scorer}")
-        run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
-             "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        with open(metrics_file, encoding="utf-8") as f:
-            results[label] = json.load(f)["summary"]
-        checkpoints.append(ckpt)
-        metrics_files.append(metrics_file)
-    return results, checkpoints, metrics_files
 
 
 def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):

@@ -30,7 +30,6 @@ initialisation and the data order (mmengine's ``randomness.seed``); the data are
 Deterministic for a given seed and thread count (oneDNN deterministic mode, no workers).
 """
 
-import hashlib
 import json
 import math
 import os
@@ -40,6 +39,7 @@ import time
 import numpy as np
 
 from lzu.apis.evidence.common import ROOT
+from lzu.apis.train_score import config_sha256, train_and_test
 from lzu.data.infos import load_infos
 from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_write_json
@@ -276,22 +276,9 @@ def _has_boxes(result_path):
         return any(json.load(f)["results"].values())
 
 
-def config_sha256(cfg):
-    """sha256 of the merged config (canonical JSON), the seed and the work dir excluded: one
-    value per cell and method, the same for every seed."""
-    content = cfg.to_dict()
-    for key in ("randomness", "work_dir", "experiment_name"):
-        content.pop(key, None)
-    text = json.dumps(content, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def run(work_dir, cell, seed, quick, log):
     """Train one (cell, method, seed) from scratch and score it; see the module doc."""
     import torch
-    from mmengine.runner import Runner
-
-    import lzu.openmmlab  # noqa: F401  (registers lzu's modules)
 
     start = time.perf_counter()
     cfg, iters = build_config(work_dir, cell, seed, quick)
@@ -299,12 +286,10 @@ def run(work_dir, cell, seed, quick, log):
     name = f"{cell['cell']}_{cell['method']}_seed{seed}"
     cfg.work_dir = osp.join(work_dir, "runs", name)
     cfg.test_evaluator.jsonfile_prefix = osp.join(cfg.work_dir, "results")
-    cfg.experiment_name = f"{name}_{time.time_ns()}"
     deterministic_cpu_kernels()
     log(f"det3d: training {name} for {iters} iterations at {cell['output_size']}")
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = _metric_values(runner.test())
+    raw, _ = train_and_test(cfg, name, quiet=False)
+    metrics = _metric_values(raw)
     result_path = osp.join(cfg.work_dir, "results", "pred_instances_3d", "results_nusc.json")
     if _has_boxes(result_path):
         far = far_aps(result_path, cfg.test_evaluator.data_root)
