@@ -195,7 +195,7 @@ def test_shard_plan_covers_every_run_once_longest_first():
 def test_a_missing_task_module_is_reported_not_dropped(tmp_path):
     args = evidence.parse_args(["--work-dir", str(tmp_path), "--out", str(tmp_path)])
     outcome = evidence.run_task(args, "nosuchtask")
-    assert outcome["status"] == "missing" and "evidence_nosuchtask.py" in outcome["why"]
+    assert outcome["status"] == "missing" and "lzu/apis/evidence/nosuchtask.py" in outcome["why"]
     report = {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
               "machine": {"cpu": "cpu", "cores_available": 2},
               "tasks": {"det3d": outcome}}
