@@ -46,7 +46,7 @@ def _make_saliency_args(argv=None):
                    help="image size the boxes live in (default: nuScenes' 1600 900 for --infos, "
                         "the json's most common image size for --coco)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    return p._make_saliency_args(argv)
+    return p.parse_args(argv)
 
 
 def _saliency_from_label_maps(args):
@@ -109,7 +109,7 @@ def _create_data_args(argv=None):
     )
     parser.add_argument("--info-prefix", default="nuscenes")
     parser.add_argument("--max-sweeps", type=int, default=10, help="LiDAR sweeps per info")
-    return parser._create_data_args(argv)
+    return parser.parse_args(argv)
 
 
 def create_data_main(argv=None):
@@ -142,7 +142,7 @@ def _make_synthetic_nuscenes_args(argv=None):
     p.add_argument("--far-bias", type=float, default=0.0,
                    help="distance density d**FAR_BIAS in each class's range: 0 uniform in "
                         "distance, 1 uniform per unit of ground area")
-    return p._make_synthetic_nuscenes_args(argv)
+    return p.parse_args(argv)
 
 
 def make_synthetic_nuscenes_main(argv=None):
