@@ -7,6 +7,7 @@ import os
 import os.path as osp
 from concurrent.futures import Future
 
+import mmengine  # noqa: F401  (see below)
 import numpy as np
 import pytest
 from conftest import ROOT, load_tool
@@ -14,6 +15,9 @@ from conftest import ROOT, load_tool
 from lzu.apis.evidence import stats as _evidence_stats
 
 evidence = load_tool("evidence")
+# mmengine is imported above, at collection, not first inside a test that captures the output:
+# its progress bars write to the sys.stdout of the moment it is first imported, and a test's
+# captured stream is closed when that test ends (the det3d task's converter draws one later)
 
 # ----------------------------------------------------------------------------- statistics
 
