@@ -41,11 +41,12 @@ def synthetic_root(tmp_path_factory):
 def run_tool(args, cwd=ROOT, env=None):
     """Run ``python <args>`` in the repository; returns the CompletedProcess (text).
 
-    The tool imports this checkout's ``lzu`` (``PYTHONPATH``, as ``run.sh`` sets it). No
-    timeout: a slow (busy) machine must make a test slow, never make it fail.
+    The tool imports this checkout's ``lzu``: ``PYTHONPATH`` starts with it (as ``run.sh``
+    sets it), then holds the caller's (``env``'s, else this process's). No timeout: a slow
+    (busy) machine must make a test slow, never make it fail.
     """
-    path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path, **(env or {})}
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, full_env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           env=full_env)
 

@@ -501,14 +501,17 @@ def test_a_second_clone_runs_its_own_lzu_from_its_tools(tmp_path):
     shutil.copytree(osp.join(ROOT, "tools"), clone / "tools")
     shutil.copytree(osp.join(ROOT, "lzu"), clone / "lzu",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(osp.join(ROOT, "run.sh"), clone / "run.sh")
     with open(clone / "lzu" / "__init__.py", "a", encoding="utf-8") as f:
         f.write("\nimport sys as _sys\nprint('LZU OF THE SECOND CLONE', file=_sys.stderr)\n")
-    # the environment points at the first clone (an editable install, or PYTHONPATH)
-    env = {"PYTHONPATH": ROOT}
-    for tool in ("make_synthetic_nuscenes.py", "run_experiment.py"):
-        result = run_tool([str(clone / "tools" / tool), "--help"], cwd=str(tmp_path), env=env)
+    # the environment points at the first clone (an editable install, or PYTHONPATH); the
+    # clone's run.sh puts its own checkout first
+    env = dict(os.environ, PYTHONPATH=ROOT, LZU_PYTHON=sys.executable, PYTHONWARNINGS="ignore")
+    for command in ("gpu-pack", "gpu-check"):
+        result = subprocess.run(["sh", str(clone / "run.sh"), command, "--help"],
+                                cwd=str(tmp_path), env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert "LZU OF THE SECOND CLONE" in result.stderr, tool
+        assert "LZU OF THE SECOND CLONE" in result.stderr, command
 
 
 # ------------------------------------------------------------ 9. the benchmark on every task
