@@ -19,6 +19,9 @@ if [ -n "${LZU_PYTHON:-}" ]; then
 fi
 cd "$ROOT"
 PY=${LZU_PYTHON:-$ROOT/.venv/bin/python}
+# the tools import this checkout's lzu, whichever checkout the environment was installed from
+PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH
 
 # task folders whose top-level configs are experiments too (besides the paper's in configs/)
 TASKS="det2d seg pgd"

@@ -6,7 +6,6 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.append(os.path.join(ROOT, "tools"))  # the tools' own `import _checkout`
 
 from lzu.infra.cpu import configure_cpu_environment  # noqa: E402
 
@@ -42,11 +41,25 @@ def synthetic_root(tmp_path_factory):
 def run_tool(args, cwd=ROOT, env=None):
     """Run ``python <args>`` in the repository; returns the CompletedProcess (text).
 
-    No timeout: a slow (busy) machine must make a test slow, never make it fail.
+    The tool imports this checkout's ``lzu``: ``PYTHONPATH`` starts with it (as ``run.sh``
+    sets it), then holds the caller's (``env``'s, else this process's). No timeout: a slow
+    (busy) machine must make a test slow, never make it fail.
     """
-    full_env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, full_env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           env=full_env)
+
+
+def load_tool(name):
+    """The module of ``tools/<name>.py``, loaded from its file (its ``__main__`` block not run)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(ROOT, "tools",
+                                                                                f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class MarkerExploit:

@@ -5,19 +5,19 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 from concurrent.futures import Future
 
+import mmengine  # noqa: F401  (see below)
 import numpy as np
 import pytest
+from conftest import ROOT, load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOOLS = osp.join(ROOT, "tools")
-if TOOLS not in sys.path:
-    sys.path.insert(0, TOOLS)
+from lzu.apis.evidence import stats as _evidence_stats
 
-import _evidence_stats  # noqa: E402
-import evidence  # noqa: E402
+evidence = load_tool("evidence")
+# mmengine is imported above, at collection, not first inside a test that captures the output:
+# its progress bars write to the sys.stdout of the moment it is first imported, and a test's
+# captured stream is closed when that test ends (the det3d task's converter draws one later)
 
 # ----------------------------------------------------------------------------- statistics
 
@@ -92,8 +92,8 @@ def test_render_frame_boxes_change_nothing_drawn():
 def tiny(monkeypatch):
     """Both 2-D tasks shrunk to a few frames, 2 iterations and the 0.25x cells (uniform, LZU),
     their workers run in this process (the subprocess costs imports, not coverage)."""
-    import _evidence_det2d
-    import _evidence_seg
+    from lzu.apis.evidence import det2d as _evidence_det2d
+    from lzu.apis.evidence import seg as _evidence_seg
 
     monkeypatch.setattr(_evidence_det2d, "_frames", lambda quick: (6, 2))
     monkeypatch.setattr(_evidence_det2d, "_iters", lambda quick: 2)
@@ -105,7 +105,7 @@ def tiny(monkeypatch):
         and (c["cell"] == "det2d@0.25" or c["input_scale"] != 1.0)])
 
     def in_process(args, name, threads=None, worker_args=()):
-        if not osp.isfile(osp.join(TOOLS, f"_evidence_{name}.py")):
+        if not osp.isfile(osp.join(ROOT, "lzu", "apis", "evidence", f"{name}.py")):
             return {"status": "missing", "why": "absent"}
         evidence.worker(evidence.parse_args(["--worker", name, "--work-dir", args.work_dir,
                                              "--seeds", *map(str, args.seeds), "--quick",
@@ -199,7 +199,7 @@ def test_shard_plan_covers_every_run_once_longest_first():
 def test_a_missing_task_module_is_reported_not_dropped(tmp_path):
     args = evidence.parse_args(["--work-dir", str(tmp_path), "--out", str(tmp_path)])
     outcome = evidence.run_task(args, "nosuchtask")
-    assert outcome["status"] == "missing" and "evidence_nosuchtask.py" in outcome["why"]
+    assert outcome["status"] == "missing" and "lzu/apis/evidence/nosuchtask.py" in outcome["why"]
     report = {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
               "machine": {"cpu": "cpu", "cores_available": 2},
               "tasks": {"det3d": outcome}}

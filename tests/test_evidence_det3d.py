@@ -1,4 +1,4 @@
-"""The evidence benchmark's monocular 3-D task (tools/_evidence_det3d.py) and its generator options."""
+"""The evidence benchmark's monocular 3-D task (lzu/apis/evidence/det3d.py) and its generator options."""
 
 import importlib
 import json
@@ -71,7 +71,7 @@ def test_draw_distance_follows_the_far_bias_density():
 def test_det3d_task_quick_cell(tmp_path):
     """prepare() then one quick uniform run of a few iterations: the contract's keys, the size
     statistics, finite metrics in [0, 1], and a reused preparation on the second call."""
-    det3d = importlib.import_module("_evidence_det3d")
+    det3d = importlib.import_module("lzu.apis.evidence.det3d")
     lines = []
     prepared = det3d.prepare(str(tmp_path), True, lines.append)
     assert len(prepared["saliency_sha256"]) == 64

@@ -251,8 +251,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(synthetic_root, tmp_pa
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, *_train_cmd(killed, synthetic_root, saliency, iters)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "iter_4.pth").exists() and time.time() < deadline:
+    while not (killed / "iter_4.pth").exists():  # however long the machine takes
         assert proc.poll() is None, "training ended before it could be killed"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

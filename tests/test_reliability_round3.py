@@ -678,7 +678,6 @@ def test_run_main_prints_one_line_and_keeps_bugs_loud():
 
 
 def test_every_tool_runs_its_main_through_run_main():
-    # _checkout.py is the module every tool imports first, not a tool
     tools = sorted(f for f in os.listdir(osp.join(ROOT, "tools"))
                    if f.endswith(".py") and not f.startswith("_"))
     assert len(tools) >= 15

@@ -23,8 +23,6 @@ from test_reliability import assert_clean_error
 from lzu.apis.runtime import load_config
 from lzu.infra.errors import UserInputError
 
-TOOLS = sorted(p for p in glob.glob(osp.join(ROOT, "tools", "*.py"))
-               if osp.basename(p) != "_checkout.py")
 LZU_DEMO = "configs/demo/lzu_fcos3d_demo.py"
 SEG_LZU = "configs/seg/demo/lzu_fcn_demo.py"
 SEG_UNIFORM = "configs/seg/demo/fcn_uniform_demo.py"
@@ -51,25 +49,10 @@ def small_cityscapes(tmp_path_factory):
 # ------------------------------------------------------------ 1. busy machine
 
 
-def _first_import(path):
-    tree = ast.parse(open(path, encoding="utf-8").read())
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            return node.names[0].name if isinstance(node, ast.Import) else node.module
-    return None
-
-
-def test_every_tool_sets_cpu_defaults_and_its_checkout_before_anything_else():
-    """Each tool's first import is ``_checkout``: OpenMP passive, threads from the usable
-    cores, this checkout's lzu, all before torch loads."""
-    assert TOOLS
-    for path in TOOLS:
-        assert _first_import(path) == "_checkout", path
-
-
 def test_cpu_defaults_follow_the_cores_this_process_may_use():
     code = ("import os, sys; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
-            f"sys.path.insert(0, {osp.join(ROOT, 'tools')!r}); import _checkout, torch; "
+            f"sys.path.insert(0, {ROOT!r}); from lzu.infra.bootstrap import bootstrap; "
+            "bootstrap(); import torch; "
             "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -92,8 +75,29 @@ def test_cgroup_cpu_quota_caps_the_cores(tmp_path):
     assert _cgroup_quota_cores(str(tmp_path / "absent")) is None
 
 
+def _real_clock_budgets(tree):
+    """``(line, what)`` of each wall-clock budget in a test's code: a ``*budget*`` or
+    ``*deadline*`` keyword of a call given no ``clock`` of its own, or a deadline on the real
+    clock (``time.time() + n``, ``time.monotonic() + n``, ``time.perf_counter() + n``)."""
+    clocks = ("time", "monotonic", "perf_counter")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            keywords = {k.arg for k in node.keywords}
+            for k in node.keywords:
+                if k.arg and ("budget" in k.arg or "deadline" in k.arg) and "clock" not in keywords:
+                    yield node.lineno, f"{k.arg}= on the real clock"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            for side in (node.left, node.right):
+                if (isinstance(side, ast.Call) and isinstance(side.func, ast.Attribute)
+                        and side.func.attr in clocks and isinstance(side.func.value, ast.Name)
+                        and side.func.value.id == "time"):
+                    yield node.lineno, "a deadline on the real clock"
+
+
 def test_no_test_can_fail_because_the_machine_is_slow():
-    """No subprocess timeout anywhere in the tests (a busy machine makes a test slow only)."""
+    """No subprocess timeout anywhere in the tests, and no wall-clock budget or deadline (a busy
+    machine makes a test slow only): code under a time budget is tested with a clock of the
+    test's own."""
     for path in glob.glob(osp.join(ROOT, "tests", "*.py")):
         tree = ast.parse(open(path, encoding="utf-8").read())
         for node in ast.walk(tree):
@@ -103,6 +107,15 @@ def test_no_test_can_fail_because_the_machine_is_slow():
             if isinstance(node, ast.FunctionDef):
                 assert not any(isinstance(a, ast.arg) and a.arg == "timeout"
                                for a in node.args.args), f"{path}:{node.lineno}"
+        assert not list(_real_clock_budgets(tree)), f"{path}: {list(_real_clock_budgets(tree))}"
+
+
+def test_the_slow_machine_check_catches_a_budget_and_a_deadline():
+    planted = ("def test_x(tmp_path):\n"
+               "    r = gc.Report(str(tmp_path), budget_s=gc.REPORT_RESERVE_S + 1.5)\n"
+               "    end = time.monotonic() + 5\n"
+               "    ok = gc.Report(str(tmp_path), budget_s=60, clock=lambda: 0.0)\n")
+    assert [line for line, _ in _real_clock_budgets(ast.parse(planted))] == [2, 3]
 
 
 # ------------------------------------------------------------ 2. determinism
@@ -490,14 +503,17 @@ def test_a_second_clone_runs_its_own_lzu_from_its_tools(tmp_path):
     shutil.copytree(osp.join(ROOT, "tools"), clone / "tools")
     shutil.copytree(osp.join(ROOT, "lzu"), clone / "lzu",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(osp.join(ROOT, "run.sh"), clone / "run.sh")
     with open(clone / "lzu" / "__init__.py", "a", encoding="utf-8") as f:
         f.write("\nimport sys as _sys\nprint('LZU OF THE SECOND CLONE', file=_sys.stderr)\n")
-    # the environment points at the first clone (an editable install, or PYTHONPATH)
-    env = {"PYTHONPATH": ROOT}
-    for tool in ("make_synthetic_nuscenes.py", "run_experiment.py"):
-        result = run_tool([str(clone / "tools" / tool), "--help"], cwd=str(tmp_path), env=env)
+    # the environment points at the first clone (an editable install, or PYTHONPATH); the
+    # clone's run.sh puts its own checkout first
+    env = dict(os.environ, PYTHONPATH=ROOT, LZU_PYTHON=sys.executable, PYTHONWARNINGS="ignore")
+    for command in ("gpu-pack", "gpu-check"):
+        result = subprocess.run(["sh", str(clone / "run.sh"), command, "--help"],
+                                cwd=str(tmp_path), env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert "LZU OF THE SECOND CLONE" in result.stderr, tool
+        assert "LZU OF THE SECOND CLONE" in result.stderr, command
 
 
 # ------------------------------------------------------------ 9. the benchmark on every task

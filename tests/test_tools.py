@@ -1,13 +1,129 @@
-"""The user-facing tools run end to end: benchmarks, zoom visualisation, `run.sh demo`."""
+"""The user-facing tools: their spine (each a thin entry point over library code, the bootstrap
+first, no tool importing another, no import-path edits), and their runs end to end: benchmarks,
+zoom visualisation, `run.sh demo`."""
 
+import ast
+import glob
 import json
 import os
+import os.path as osp
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT, run_tool
 from PIL import Image
+
+TOOL_FILES = sorted(glob.glob(osp.join(ROOT, "tools", "*.py")))
+TOOL_NAMES = {osp.splitext(osp.basename(p))[0] for p in TOOL_FILES}
+
+
+def _source(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def bootstrap_problem(source):
+    """Why ``source`` does not start with the bootstrap (None when it does): after its
+    docstring, ``from lzu.infra.bootstrap import bootstrap`` and then
+    ``if __name__ == "__main__": bootstrap()``, before any other statement."""
+    body = ast.parse(source).body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) < 2:
+        return "too short to hold the bootstrap"
+    first, second = body[0], body[1]
+    if not (isinstance(first, ast.ImportFrom) and first.module == "lzu.infra.bootstrap"
+            and [a.name for a in first.names] == ["bootstrap"]):
+        return "its first statement is not `from lzu.infra.bootstrap import bootstrap`"
+    call = second.body[0] if isinstance(second, ast.If) and second.body else None
+    if not (isinstance(second, ast.If) and ast.unparse(second.test) == "__name__ == '__main__'"
+            and isinstance(call, ast.Expr) and ast.unparse(call.value) == "bootstrap()"):
+        return "its second statement is not `if __name__ == \"__main__\": bootstrap()`"
+    return None
+
+
+def imported_tools(source, tools=TOOL_NAMES):
+    """The names of tools (or former tool helpers, ``_*``) that ``source`` imports: by an import
+    statement, ``importlib.import_module`` / ``__import__`` of a constant, or a file path
+    under ``tools/`` given to ``spec_from_file_location``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call):
+            func = ast.unparse(node.func)
+            args = [a.value for a in node.args if isinstance(a, ast.Constant)
+                    and isinstance(a.value, str)]
+            if func.endswith(("import_module", "__import__")):
+                names = args
+            elif func.endswith("spec_from_file_location") and any("tools" in a for a in args):
+                names = ["<a file under tools/>"]
+        for name in names:
+            top = name.split(".")[0]
+            if top in tools or top.startswith("_") or name.startswith("<"):
+                found.append(name)
+    return found
+
+
+def edits_import_path(source):
+    """Lines of ``source`` that touch ``sys.path`` or ``site`` (the import path)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        text = ast.unparse(node) if isinstance(node, ast.Attribute | ast.Call) else ""
+        if isinstance(node, ast.Attribute) and text == "sys.path":
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and text.startswith("site.addsitedir"):
+            lines.append(node.lineno)
+    return lines
+
+
+def noqa_e402(source):
+    return [i for i, line in enumerate(source.splitlines(), 1) if "noqa: E402" in line]
+
+
+def test_every_tool_calls_the_bootstrap_first():
+    """CPU defaults (OpenMP passive, threads from the usable cores) and the one-line full-disk
+    report are set before anything loads torch, in every tool."""
+    assert len(TOOL_FILES) >= 15
+    for path in TOOL_FILES:
+        assert bootstrap_problem(_source(path)) is None, \
+            f"{path}: {bootstrap_problem(_source(path))}"
+
+
+def test_no_tool_imports_another_tool_or_edits_the_import_path():
+    """What tools share is library code (lzu/apis); which lzu runs is the environment's
+    (the editable install, or PYTHONPATH as run.sh and the tests set it)."""
+    for path in TOOL_FILES:
+        source = _source(path)
+        assert imported_tools(source) == [], f"{path} imports {imported_tools(source)}"
+        assert edits_import_path(source) == [], f"{path}:{edits_import_path(source)} edits sys.path"
+        assert noqa_e402(source) == [], f"{path}:{noqa_e402(source)} has a noqa: E402"
+    assert not [p for p in TOOL_FILES if osp.basename(p).startswith("_")], \
+        "a helper module in tools/ (tools hold entry points only; helpers are library code)"
+
+
+def test_the_spine_checks_catch_planted_violations():
+    good = ('"""A tool."""\n\nfrom lzu.infra.bootstrap import bootstrap\n\n'
+            'if __name__ == "__main__":\n    bootstrap()\n\nimport torch\n')
+    assert bootstrap_problem(good) is None
+    assert "first statement" in bootstrap_problem('"""A tool."""\nimport torch\n'
+                                                  'from lzu.infra.bootstrap import bootstrap\n')
+    assert "second statement" in bootstrap_problem(
+        '"""A tool."""\nfrom lzu.infra.bootstrap import bootstrap\nimport torch\nbootstrap()\n')
+    assert imported_tools(good) == []
+    assert imported_tools("from demo import run\n") == ["demo"]
+    assert imported_tools("import _evidence_stats\n") == ["_evidence_stats"]
+    assert imported_tools("import importlib\nm = importlib.import_module('make_saliency')\n") \
+        == ["make_saliency"]
+    assert imported_tools("s = spec_from_file_location('g', 'tools/gpu_check.py')\n") \
+        == ["<a file under tools/>"]
+    assert edits_import_path("import sys\nsys.path.insert(0, 'tools')\n") == [2]
+    assert edits_import_path("import site\nsite.addsitedir('x')\n") == [2]
+    assert noqa_e402("import a\nx = 1\nimport b  # noqa: E402\n") == [3]
 
 
 def test_run_sh_help_lists_commands_and_experiments():

@@ -16,9 +16,10 @@ accuracy_latency.png; LZU's overhead over the baseline at the same scale is
 reported as a ratio measured in the same run.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import glob
@@ -26,7 +27,6 @@ import json
 import os
 import os.path as osp
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.cpu import cpu_threads
-from lzu.infra.latency import is_lzu, measure_latencies, model_scale
+from lzu.infra.timing import Clock
+from lzu.openmmlab.latency import is_lzu, measure_latencies, model_scale
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -91,6 +92,8 @@ def share_weights(model, shared):
 
 #: frame size (W, H) of each task's dataset, for random inputs
 FRAME_SIZES = {"mono3d": (1600, 900), "det2d": (1920, 1200), "seg": (2048, 1024)}
+#: the frame width every row's scale is given against: the paper's nuScenes frames
+SCALE_WIDTH = FRAME_SIZES["mono3d"][0]
 
 
 def task_of(model):
@@ -154,7 +157,7 @@ def fake_mono3d_batches(cfg, model, n, frame_size):
     """Random uint8 images at the size the config's test pipeline produces (nuScenes camera)."""
     from mmdet3d.structures import CameraInstance3DBoxes, Det3DDataSample
 
-    s = 1.0 if is_lzu(model) else model_scale(cfg)
+    s = 1.0 if is_lzu(model) else model_scale(cfg, SCALE_WIDTH)
     h, w = round(frame_size[1] * s), round(frame_size[0] * s)
     k = NUSC_K.copy()
     k[:2] *= s
@@ -178,10 +181,11 @@ def loader_batches(cfg, model, n):
     loader = Runner.build_dataloader(loader_cfg, seed=0)
     out, times = [], []
     it = iter(loader)
+    clock = Clock("cpu")  # data loading and preprocessing run on the CPU
     for _ in range(min(n, len(loader))):
-        t0 = time.perf_counter()
+        t0 = clock()
         batch = model.data_preprocessor(next(it), False)
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
         out.append((batch["inputs"], batch["data_samples"]))
     return out, statistics.median(times)
 
@@ -306,7 +310,7 @@ def main(argv=None):
         summary = read_summary(metrics_path)
         key = next((k for k in ACCURACY_KEYS if k in summary), None)
         rows.append({"name": name, "config": config, "family": "lzu" if is_lzu(model) else "uniform",
-                     "task": task_of(model), "scale": model_scale(cfg), "data_ms": data_ms,
+                     "task": task_of(model), "scale": model_scale(cfg, SCALE_WIDTH), "data_ms": data_ms,
                      "NDS": summary.get("NDS"), "mAP": summary.get("mAP"),
                      "accuracy_key": key, "accuracy": summary.get(key) if key else None,
                      "metrics": metrics_path, "inputs": "fake" if use_fake else "dataset"})

@@ -21,14 +21,14 @@ ResNet-50-FPN backbone on the zoomed image (torchvision, random weights); it
 prints the share.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import statistics
 import sys
-import time
 
 import torch
 
@@ -37,6 +37,7 @@ from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
 from lzu.infra.cli import run_main
+from lzu.infra.timing import Clock
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
 STRIDES = (8, 16, 32, 64, 128)
@@ -61,15 +62,12 @@ def level_shapes(h, w, divisor=32):
 def timed(fn, device, repeats, warmup=3):
     for _ in range(warmup):
         fn()
+    clock = Clock(device)
     times = []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
     return statistics.median(times)
 
 

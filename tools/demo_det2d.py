@@ -14,9 +14,10 @@
 Reuses what exists when made with the same options (demo_options.json); --fresh starts over.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import json
 import os
@@ -25,10 +26,7 @@ import shutil
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, "tools"))
-
-from demo import (  # noqa: E402  (the 3-D demo's helpers)
+from lzu.apis.demos import (
     demo_parser,
     ensure_infos,
     ensure_synthetic,
@@ -37,18 +35,17 @@ from demo import (  # noqa: E402  (the 3-D demo's helpers)
     say,
     schedule_options,
     start_work_dir,
-    train_and_evaluate,
     write_results,
 )
-
-from lzu.data.synthetic.completion import (  # noqa: E402
+from lzu.apis.train_score import train_and_evaluate
+from lzu.data.synthetic.completion import (
     COMPLETE_FILE,
     check_complete,
     finish,
 )
-from lzu.infra.atomic_io import atomic_savefig  # noqa: E402
-from lzu.infra.cli import run_main  # noqa: E402
-from lzu.infra.workdir import file_sha256  # noqa: E402
+from lzu.infra.atomic_io import atomic_savefig
+from lzu.infra.cli import run_main
+from lzu.infra.workdir import file_sha256
 
 #: --methods name -> (table label, demo config)
 METHODS = {

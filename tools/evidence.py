@@ -4,8 +4,8 @@
                              [--out docs] [--work-dir work_dirs/evidence]
     python tools/evidence.py --from-json [--out docs]     (evidence.md from the JSON only)
 
-For each task (a module tools/_evidence_<task>.py: NAME, METRICS, SMALL_METRICS, prepare,
-cells, run; the contract is in this file's ``TaskModule`` doc) one worker process prepares
+For each task (a module lzu/apis/evidence/<task>.py: NAME, METRICS, SMALL_METRICS, prepare,
+cells, run; the contract is in ``lzu.apis.evidence``) one worker process prepares
 the synthetic data and saliency (the existing tools, from the training labels), then trains
 and tests every (cell, method, seed) in that process with mmengine's Runner. Every run's
 result is written atomically to <work-dir>/<task>/runs/; a rerun reuses a finished run when
@@ -27,13 +27,15 @@ bars = std over seeds). README.md is never edited. A task whose module is missin
 worker fails is reported as such in all three.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import hashlib
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -44,16 +46,13 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from lzu.apis.checkout import ROOT
+from lzu.apis.evidence.stats import mean_std, paired_difference
+from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
+from lzu.infra.cli import run_main
+from lzu.infra.errors import UserInputError
+
 TOOLS = osp.join(ROOT, "tools")
-if TOOLS not in sys.path:
-    sys.path.insert(0, TOOLS)
-
-from _evidence_stats import mean_std, paired_difference  # noqa: E402
-
-from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json  # noqa: E402
-from lzu.infra.cli import run_main  # noqa: E402
-from lzu.infra.errors import UserInputError  # noqa: E402
 
 TASKS = ("det2d", "seg", "det3d")
 #: tasks whose worker runs alone, with every core (the others share the cores, --jobs)
@@ -64,17 +63,6 @@ METHODS = ("uniform", "lzu", "fovea")
 #: the hand-written description and reading of the benchmark, beside evidence.md in docs/
 READING_DOC = "evidence_reading.md"
 SCHEMA = 1
-
-
-class TaskModule:
-    """The contract of tools/_evidence_<task>.py::
-
-        NAME: str; METRICS: tuple (first = primary, higher is better); SMALL_METRICS: tuple
-        prepare(work_dir, quick, log) -> {"saliency_sha256": ..., "data": {...size stats...}}
-        cells(quick) -> [{"cell": id, "method": ..., "scale": float, ...}]
-        run(work_dir, cell, seed, quick, log) -> {"metrics": {...}, "config_sha256": str,
-                                                  "iters": int, "seconds": float}
-    """
 
 
 def say(msg):
@@ -130,8 +118,9 @@ def _shard(text):
 # ----------------------------------------------------------------------------- worker side
 
 def code_fingerprint():
-    """sha256 of every file whose change can change a result: lzu/**/*.py, configs/**/*.py,
-    tools/*evidence*.py and tools/make_saliency.py."""
+    """sha256 of every file whose change can change a result: lzu/**/*.py (the evidence tasks
+    and the saliency builder included), configs/**/*.py, tools/*evidence*.py and
+    tools/make_saliency.py."""
     h = hashlib.sha256()
     paths = []
     for top in ("lzu", "configs"):
@@ -147,6 +136,11 @@ def code_fingerprint():
     return h.hexdigest()
 
 
+def task_module(task):
+    """The dotted name of task ``task``'s module."""
+    return f"lzu.apis.evidence.{task}"
+
+
 def run_id(cell, seed):
     return f"{cell['cell']}__{cell['method']}__s{seed}".replace("->", "to").replace("/", "_")
 
@@ -156,7 +150,7 @@ def worker(args):
     write the task's record ``task.json``; with ``--shard K/N`` only every N-th from the K-th
     (no record); with ``--plan`` none (``plan.json``: how many runs there are)."""
     task = args.worker
-    module = importlib.import_module(f"_evidence_{task}")
+    module = importlib.import_module(task_module(task))
     import torch
 
     import lzu.openmmlab  # noqa: F401  (registers the LZU / FOVEA models, metrics, datasets)
@@ -513,8 +507,9 @@ def run_task(args, name, threads=None, worker_args=()):
     """One worker process for task ``name`` (``threads``: its OpenMP threads, default the
     environment's; ``worker_args``: ``--plan`` or ``--shard K/N``); returns its outcome
     (ok / missing / failed)."""
-    if not osp.isfile(osp.join(TOOLS, f"_evidence_{name}.py")):
-        return {"status": "missing", "why": f"tools/_evidence_{name}.py is not in this checkout"}
+    if importlib.util.find_spec(task_module(name)) is None:
+        return {"status": "missing",
+                "why": f"{task_module(name).replace('.', '/')}.py is not in this checkout"}
     cmd = [sys.executable, osp.abspath(__file__), "--worker", name, "--work-dir", args.work_dir,
            "--seeds", *map(str, args.seeds), *worker_args] + (["--quick"] if args.quick else [])
     env = dict(os.environ)

@@ -4,28 +4,25 @@
         [--cell det2d@0.25] [--work-dir work_dirs/evidence/det2d] [--out work_dirs/evidence_sidecheck.json]
 
 Trains uniform (once per seed) and LZU (per seed and per ``attraction_fwhm``) on the cell
-of ``tools/_evidence_det2d.py`` with ``--iters`` iterations instead of the benchmark's, in
+of ``lzu/apis/evidence/det2d.py`` with ``--iters`` iterations instead of the benchmark's, in
 this process, and prints / writes each run's metrics and the paired differences
-LZU - uniform with 95 % intervals (``tools/_evidence_stats.py``). Not part of
+LZU - uniform with 95 % intervals (``lzu/apis/evidence/stats.py``). Not part of
 ``sh run.sh bench``: it answers "would LZU do better with a longer schedule or a stronger
 zoom?" for the reading of the benchmark (docs/evidence_reading.md).
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-import _evidence_det2d  # noqa: E402
-from _evidence_stats import mean_std, paired_difference  # noqa: E402
-
-from lzu.infra.atomic_io import atomic_write_json  # noqa: E402
-from lzu.infra.cli import run_main  # noqa: E402
+from lzu.apis.evidence import det2d as _evidence_det2d
+from lzu.apis.evidence.stats import mean_std, paired_difference
+from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.cli import run_main
 
 
 def main(argv=None):
@@ -43,7 +40,7 @@ def main(argv=None):
     deterministic_cpu_kernels()
     cells = {c["method"]: c for c in _evidence_det2d.cells(False) if c["cell"] == args.cell}
     if "lzu" not in cells:
-        sys.exit(f"evidence_sidecheck: no LZU cell '{args.cell}' in tools/_evidence_det2d.py")
+        sys.exit(f"evidence_sidecheck: no LZU cell '{args.cell}' in lzu/apis/evidence/det2d.py")
     _evidence_det2d.prepare(args.work_dir, False, print)
     _evidence_det2d._iters = lambda quick: args.iters
     train = _evidence_det2d.train_and_test

@@ -33,9 +33,10 @@ tests do) the CUDA parts are skipped with the reason and the report keeps its la
 Exit status 1 when a check failed, else 0.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import hashlib
@@ -53,17 +54,15 @@ import tarfile
 import time
 import xml.etree.ElementTree as ET
 
+import numpy as np
+import torch
+
+from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.cli import run_main
+from lzu.infra.timing import Clock, percentile
+from lzu.infra.workdir import file_sha256
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:  # the GPU machine runs this from a bare checkout (lzu not installed)
-    sys.path.insert(0, ROOT)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from lzu.infra.atomic_io import atomic_open, atomic_write_json  # noqa: E402
-from lzu.infra.cli import run_main  # noqa: E402
-from lzu.infra.latency import percentile  # noqa: E402
-from lzu.infra.workdir import file_sha256  # noqa: E402
 
 SALIENCY = osp.join(ROOT, "saliency.pkl")
 GOLDEN = osp.join(ROOT, "tests", "data", "paper_grids.npz")
@@ -84,11 +83,15 @@ STAGES = {"1": "plain PyTorch", "2": "pack and mmcv build", "3": "OpenMMLab on C
 
 # ----------------------------------------------------------------------------- report
 class Report:
-    """The run's results; ``write`` rewrites gpu_check.json and gpu_check.md atomically."""
+    """The run's results; ``write`` rewrites gpu_check.json and gpu_check.md atomically.
 
-    def __init__(self, out, budget_s):
+    ``clock`` (seconds, default ``time.monotonic``) is what the budget is counted in.
+    """
+
+    def __init__(self, out, budget_s, clock=time.monotonic):
         self.out = out
-        self.t0 = time.monotonic()
+        self.clock = clock
+        self.t0 = clock()
         self.deadline = self.t0 + budget_s
         self.data = {
             "tool": "tools/gpu_check.py",
@@ -100,7 +103,7 @@ class Report:
         os.makedirs(out, exist_ok=True)
 
     def left(self):
-        return self.deadline - time.monotonic()
+        return self.deadline - self.clock()
 
     def stage(self, key):
         return self.data["stages"][key]
@@ -121,11 +124,11 @@ class Report:
                 break
         else:
             stage["status"] = "passed" if statuses else "skipped"
-        stage["wall_s"] = round(time.monotonic() - started, 1)
+        stage["wall_s"] = round(self.clock() - started, 1)
         self.write()
 
     def write(self):
-        self.data["wall_s"] = round(time.monotonic() - self.t0, 1)
+        self.data["wall_s"] = round(self.clock() - self.t0, 1)
         atomic_write_json(osp.join(self.out, "gpu_check.json"), self.data)
         with atomic_open(osp.join(self.out, "gpu_check.md"), "w", encoding="utf-8") as f:
             f.write(markdown(self.data))
@@ -343,11 +346,7 @@ def measure_fpn_latency(device, image_hw, scales, warmup, iters):
     def pad(n):
         return -(-n // 32) * 32
 
-    def clock():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
+    clock = Clock(device)
     torch.manual_seed(0)
     net = resnet_fpn_backbone(backbone_name="resnet50", weights=None).to(device).eval()
     h, w = image_hw
@@ -407,7 +406,7 @@ def measure_fpn_latency(device, image_hw, scales, warmup, iters):
 
 def stage1(report, args):
     cuda = torch.cuda.is_available()
-    started = time.monotonic()
+    started = report.clock()
     t = time.monotonic()
     try:
         rows = check_grids(["cpu", "cuda"] if cuda else ["cpu"])
@@ -533,7 +532,7 @@ def guarded_run(cmd, env, log_path, report, stop_if_overrun=False, poll_s=2.0):
     ``stop_if_overrun``, once a tenth of its steps (at least 8) show that it cannot finish in
     time. Returns ``(status, detail)``: passed, failed (with the log's tail) or timeout.
     """
-    started = time.monotonic()
+    started = report.clock()
     why = None
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -542,7 +541,7 @@ def guarded_run(cmd, env, log_path, report, stop_if_overrun=False, poll_s=2.0):
             while proc.poll() is None:
                 time.sleep(poll_s)
                 done, total = _progress(log_path)
-                elapsed = time.monotonic() - started
+                elapsed = report.clock() - started
                 if report.left() < REPORT_RESERVE_S:
                     why = "the budget ran out"
                 elif stop_if_overrun and total and done >= max(8, total // 10):
@@ -553,7 +552,7 @@ def guarded_run(cmd, env, log_path, report, stop_if_overrun=False, poll_s=2.0):
                     break
         finally:
             _end(proc)
-    elapsed = time.monotonic() - started
+    elapsed = report.clock() - started
     done, total = _progress(log_path)
     progress = f"{done}/{total} steps" if total else "no ninja progress seen"
     if why:
@@ -609,7 +608,7 @@ def stack_env(paths):
 
 def stage2(report, args):
     """Returns the environment stage 3 runs in, or None."""
-    started = time.monotonic()
+    started = report.clock()
     cuda = torch.cuda.is_available()
     here = platform.python_version().rsplit(".", 1)[0]
     os.makedirs(args.scratch, exist_ok=True)
@@ -750,7 +749,7 @@ def benchmark_rows(path):
 
 
 def stage3(report, args, env):
-    started = time.monotonic()
+    started = report.clock()
     if env is None or not torch.cuda.is_available():
         why = "no CUDA device" if not torch.cuda.is_available() else "stage 2 gave no mmcv with CUDA ops"
         report.step("3", "pytest tests/test_cuda.py", "skipped", why)
@@ -857,7 +856,7 @@ def main(argv=None):
             if key == "2":
                 env = result
     except Interrupted as why:
-        report.data["interrupted"] = f"{why} after {time.monotonic() - report.t0:.0f} s"
+        report.data["interrupted"] = f"{why} after {report.clock() - report.t0:.0f} s"
         for stage in report.data["stages"].values():
             if stage["status"] == "not run":
                 stage["status"] = "interrupted"

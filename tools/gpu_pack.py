@@ -19,9 +19,10 @@ an interrupted run leaves the previous pack whole. Exits non-zero, naming the pa
 when a pin has no usable distribution, and when the pack exceeds ``--max-mib``.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import json

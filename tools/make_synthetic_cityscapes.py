@@ -8,9 +8,10 @@ mmseg's CityscapesDataset reads it as it reads Cityscapes (leftImg8bit/, gtFine/
 synthetic set under --root is replaced; a real Cityscapes set there is never touched.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import sys

@@ -17,9 +17,10 @@ Extra arguments (e.g. --cfg-options k=v) go to both training and evaluation.
 3. Evaluate the trained model.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import os

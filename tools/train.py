@@ -1,8 +1,9 @@
 """Train a detector: mmdet3d conventions (config, --work-dir, --resume, --cfg-options, --launcher)."""
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 from lzu.apis.entrypoints import train_main
 from lzu.infra.cli import run_main

@@ -9,9 +9,10 @@ the original image. With --features, also one FPN level of the config's model
 (random init unless --checkpoint) before and after unzoom.
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
+from lzu.infra.bootstrap import bootstrap
 
-# isort: split
+if __name__ == "__main__":
+    bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
 import argparse
 import os

@@ -1,6 +1,6 @@
 # Evidence benchmark, det2d, LZU: the full-resolution 512x288 frame goes to the model, which
 # zooms it to grid_generator.output_shape with a KDE of the training boxes (tools/make_saliency.py
-# --coco, built by tools/_evidence_det2d.py) and unzooms every FPN level. Same network and
+# --coco, built by lzu/apis/evidence/det2d.py) and unzooms every FPN level. Same network and
 # schedule as ./det2d_uniform.py; the module sets output_shape, the saliency file and the seed.
 _base_ = ['./det2d_uniform.py']
 

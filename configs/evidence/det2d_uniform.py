@@ -1,7 +1,7 @@
 # Evidence benchmark (tools/evidence.py, task det2d): FCOS shrunk to learn in about a minute on
 # a CPU: ResNet-18 at a quarter width (16 base channels), a 4-level FPN from stride 4 (small
 # objects), 32-channel GN head, BN from random init (no weights can be downloaded). Uniform
-# downsampling; tools/_evidence_det2d.py sets the data root, the Resize scale, the schedule
+# downsampling; lzu/apis/evidence/det2d.py sets the data root, the Resize scale, the schedule
 # length and the seed. Frames: the street-scene Argoverse-HD-layout set
 # (lzu/data/synthetic/street_argoverse.py), 512x288 at full resolution.
 _base_ = ['../det2d/_base_/fcos_r50_fpn.py']

@@ -1,4 +1,4 @@
-# Evidence benchmark (tools/_evidence_det3d.py), monocular 3-D: FCOS3D shrunk to learn in about a
+# Evidence benchmark (lzu/apis/evidence/det3d.py), monocular 3-D: FCOS3D shrunk to learn in about a
 # minute on 2 CPU cores, on the synthetic nuScenes-format set at 800 x 450 (full resolution of
 # this task). Same data path, head, losses and NuScenesMetric (nuscenes-devkit) as the
 # experiments; only the network is small (ResNet-18 at base width 16, no DCN, 32-channel FPN

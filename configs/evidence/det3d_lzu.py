@@ -1,6 +1,6 @@
 # Evidence benchmark, 3-D, LZU: the 800 x 450 frame zoomed to output_shape (H, W) with the
 # saliency of the synthetic training boxes (tools/make_saliency.py, built by
-# tools/_evidence_det3d.py), features unzoomed; the same output size as the uniform cell.
+# lzu/apis/evidence/det3d.py), features unzoomed; the same output size as the uniform cell.
 _base_ = ['./det3d_base.py']
 
 model = dict(

@@ -1,5 +1,5 @@
 # Evidence benchmark, 3-D, uniform: the 800 x 450 frame resized to `output_size` (W, H) in
-# training and test (tools/_evidence_det3d.py sets it per scale).
+# training and test (lzu/apis/evidence/det3d.py sets it per scale).
 _base_ = ['./det3d_base.py']
 
 output_size = (200, 112)

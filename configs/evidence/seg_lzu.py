@@ -1,6 +1,6 @@
 # Evidence benchmark, seg, LZU: the full-resolution 512x288 frame goes to the model, which zooms
 # it to grid_generator.output_shape with the boundary saliency of the training labels
-# (tools/make_saliency.py --seg-labels, built by tools/_evidence_seg.py) and unzooms every
+# (tools/make_saliency.py --seg-labels, built by lzu/apis/evidence/seg.py) and unzooms every
 # feature level. Same network and schedule as ./seg_uniform.py.
 _base_ = ['./seg_uniform.py']
 

@@ -2,7 +2,7 @@
 # CPU: ResNetV1c-18 at a quarter width (16 base channels), output stride 16 (the last stage
 # dilated by 2: D8's stride-8 stages cost 3x more on 2 cores), 32-channel heads, BN from random
 # init, no photometric distortion. Uniform: the whole 512x288 frame (street-scene Cityscapes layout,
-# lzu/data/synthetic/cityscapes_writer.py) resized to `size` (H, W); tools/_evidence_seg.py sets
+# lzu/data/synthetic/cityscapes_writer.py) resized to `size` (H, W); lzu/apis/evidence/seg.py sets
 # the data root, the size, the schedule length and the seed. Scored by PerClassIoUMetric
 # (mmseg's IoUMetric plus IoU.<class>) at the frames' full resolution.
 _base_ = ['../seg/_base_/fcn_r50-d8_cityscapes.py']

@@ -15,7 +15,7 @@ it does not, and two runs of one seed drifted apart (measured: docs/reliability.
 oneDNN's deterministic mode fixes the order for a given thread count.
 
 ``configure_cpu_environment`` must run before torch (i.e. libgomp) is loaded: the tools
-call it first (``tools/_checkout.py``), and their subprocesses inherit the variables. A
+call it first (``lzu.infra.bootstrap``), and their subprocesses inherit the variables. A
 value the user exported is kept. ``cpu_threads`` counts the cores this process may run
 on (its affinity mask and a cgroup CPU quota, e.g. ``docker --cpus``), not the machine's.
 Dataloader workers stay as configured: they sleep while their prefetch queue is full, and

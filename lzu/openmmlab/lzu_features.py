@@ -295,3 +295,23 @@ class LZUFeaturesMixin:
         if self.with_neck:
             feats = self.neck(feats)
         return self.unzoom_features(feats, state)
+
+    def timed_extract_feat(self, batch_inputs, data_samples, clock):
+        """``extract_feat`` as ``predict`` runs it, with a clock read between its steps.
+
+        Moves ``data_samples`` to the zoomed frame first (as ``predict`` does; once per
+        sample), then zooms, runs backbone and neck, and unzooms. Returns ``(feats, (t0, t1,
+        t2, t3))``: ``clock()`` before the zoom, after it, after the neck and after the unzoom
+        (latency measurements: ``lzu.openmmlab.latency``).
+        """
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        t0 = clock()
+        self._to_unzoomed_frame(data_samples, with_gt=False)
+        zoomed, state = self.zoom_inputs(imgs)
+        t1 = clock()
+        feats = self.backbone(zoomed)
+        if self.with_neck:
+            feats = self.neck(feats)
+        t2 = clock()
+        feats = self.unzoom_features(feats, state)
+        return feats, (t0, t1, t2, clock())

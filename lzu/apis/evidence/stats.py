@@ -11,10 +11,6 @@ quantile comes from scipy when it is installed, else from ``T_975`` (95 % only).
 Plain Python, no numpy needed.
 """
 
-import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
-
-# isort: split
-
 import math
 
 __all__ = ["T_975", "mean_std", "paired_difference", "t_quantile"]

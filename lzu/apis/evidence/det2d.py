@@ -5,19 +5,20 @@ Data: the street-scene Argoverse-HD-layout set (lzu/data/synthetic/street_argove
 run. Saliency: a KDE of the training boxes by tools/make_saliency.py --coco.
 Cells: output 0.25x (128x72) and 0.5x (256x144) of the frame, uniform / LZU / FOVEA each; and "learn to upsample": the frame first shrunk to 0.125x (a stored 64x36 copy of
 the same scenes), then brought to a 0.25x output (128x72) by uniform upsampling or by
-LZU's zoom. The task-module contract is in tools/evidence.py (``TaskModule``).
+LZU's zoom. The task-module contract is in ``lzu.apis.evidence``.
 """
-
-import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
-
-# isort: split
 
 import json
 import os
 import os.path as osp
 
-from _evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
-
+from lzu.apis.evidence.common import (
+    ROOT,
+    run_saliency_tool,
+    set_pipeline_resize,
+    size_stats,
+    train_and_test,
+)
 from lzu.data.argoverse_hd import ARGOVERSE_HD_CLASSES
 from lzu.data.synthetic.completion import check_complete
 from lzu.data.synthetic.street_argoverse import write_street_argoverse_hd
@@ -69,8 +70,7 @@ def zoom_magnification(saliency, boxes, frame, output_hw):
 
     from lzu.core.fixed_grid import FixedGrid
 
-    gen_cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                                       CONFIGS["lzu"])).model.grid_generator
+    gen_cfg = Config.fromfile(osp.join(ROOT, CONFIGS["lzu"])).model.grid_generator
     kwargs = {k: v for k, v in gen_cfg.items() if k not in ("type", "saliency_file", "output_shape")}
     up, _ = FixedGrid(saliency, output_shape=tuple(output_hw), **kwargs).grids("cpu")
     up = up[0].numpy()  # (h, w, 2): normalised source x, y of each output pixel

@@ -1,39 +1,27 @@
-"""What the evidence task modules share: one in-process mmengine run, fingerprints, size statistics.
+"""What the evidence task modules share: one in-process mmengine run, size statistics.
 
 ``train_and_test(config, edit, work_dir, seed, iters, log)`` loads a config, lets ``edit``
 change it (data root, size, saliency), sets the schedule length and the seed, trains from
-scratch with mmengine's Runner in this process (no checkpoint is written) and returns the
-test metrics of the trained model with the config's sha256.
+scratch with mmengine's Runner in this process (``lzu.apis.train_score``; no checkpoint is
+written) and returns the test metrics of the trained model with the config's fingerprint
+(``lzu.apis.train_score.config_sha256``).
 """
 
-import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
-
-# isort: split
-
 import contextlib
-import hashlib
 import io
-import logging
-import os
 import os.path as osp
-import time
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from lzu.apis import train_score
+from lzu.apis.checkout import ROOT
+from lzu.apis.train_score import config_sha256
 
-__all__ = ["ROOT", "config_sha256", "run_saliency_tool", "set_pipeline_resize", "size_stats",
+__all__ = ["ROOT", "run_saliency_tool", "set_pipeline_resize", "size_stats",
            "train_and_test"]
 
 #: COCO's area thresholds (px^2): small < 32^2 <= medium < 96^2 <= large
 COCO_SMALL, COCO_LARGE = 32 ** 2, 96 ** 2
-
-
-def config_sha256(cfg, work_dir):
-    """sha256 of the config's text with ``work_dir`` written as ``<work_dir>`` (moving the
-    work dir does not change it)."""
-    text = cfg.pretty_text.replace(osp.abspath(work_dir), "<work_dir>")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def set_pipeline_resize(cfg, scale):
@@ -65,50 +53,30 @@ def train_and_test(config, edit, work_dir, seed, iters, log, name):
     """Train ``config`` (edited in place by ``edit(cfg)``) for ``iters`` iterations with ``seed``
     (initialisation and data order), test it; returns ``(metrics, config_sha256, seconds)``.
 
-    mmengine's console output goes to ``<work_dir>/<name>.log`` instead of the terminal.
+    The run is ``lzu.apis.train_score.train_and_test`` in ``<work_dir>/<name>``; mmengine's
+    console output goes to its ``console.log`` instead of the terminal.
     """
     from mmengine.config import Config
-    from mmengine.logging import MMLogger
-    from mmengine.runner import Runner
 
-    start = time.time()
     cfg = Config.fromfile(osp.join(ROOT, config))
     edit(cfg)
     _schedule(cfg, iters)
     cfg.randomness = dict(seed=int(seed), deterministic=False)
     cfg.launcher = "none"
     sha = config_sha256(cfg, work_dir)
-    run_dir = osp.join(work_dir, name)
-    os.makedirs(run_dir, exist_ok=True)
-    cfg.work_dir = run_dir
-    cfg.experiment_name = f"{name}_{int(time.time() * 1000)}"
-    cfg.log_level = "WARNING"
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        metrics = runner.test()
-    with open(osp.join(run_dir, "console.log"), "w", encoding="utf-8") as f:
-        f.write(buffer.getvalue())
-    # close this run's log file handlers (one Runner per run, many runs per process)
-    logger = MMLogger.get_instance(cfg.experiment_name)
-    for handler in list(logger.handlers):
-        if isinstance(handler, logging.FileHandler):
-            handler.close()
-            logger.removeHandler(handler)
-    del runner
-    seconds = time.time() - start
+    cfg.work_dir = osp.join(work_dir, name)
+    metrics, seconds = train_score.train_and_test(cfg, name)
     log(f"    trained {iters} iterations and tested in {seconds:.0f} s")
     return {k: float(v) for k, v in metrics.items()}, sha, seconds
 
 
 def run_saliency_tool(args, log):
-    """Run tools/make_saliency.py (the existing saliency builder) in this process."""
-    import make_saliency
+    """Run the saliency builder of tools/make_saliency.py in this process."""
+    from lzu.apis.data_commands import make_saliency_main
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
-        make_saliency.main(list(args))
+        make_saliency_main(list(args))
     log("    " + buffer.getvalue().strip().splitlines()[-1])
 
 

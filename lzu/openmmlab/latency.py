@@ -13,50 +13,34 @@ loop, the parts that ``predict`` is made of:
   postprocessing to the original size (``postprocess``).
 
 A model's inputs are what its data preprocessor returns: a dict holding ``imgs``
-(mmdet3d) or a tensor (mmdet, mmseg).
+(mmdet3d) or a tensor (mmdet, mmseg). An LZU model's parts are timed through its public
+``timed_extract_feat`` (``lzu.openmmlab.lzu_features.LZUFeaturesMixin``); the clock and
+the percentile are ``lzu.infra.timing``'s.
 """
 
 import statistics
-import time
 
 import torch
 
-__all__ = ["measure_latencies", "percentile", "model_scale", "is_lzu"]
+from lzu.infra.timing import Clock, percentile
 
-
-def percentile(values, q):
-    """Linear-interpolated percentile ``q`` in [0, 100] of ``values``."""
-    data = sorted(values)
-    if not data:
-        raise ValueError("percentile of an empty list")
-    pos = (len(data) - 1) * q / 100.0
-    lo, hi = int(pos), min(int(pos) + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+__all__ = ["measure_latencies", "model_scale", "is_lzu"]
 
 
 def is_lzu(model):
     return hasattr(model, "grid_generator")
 
 
-def model_scale(cfg):
-    """Scale ``s`` of a config: LZU's output width, or the baseline's Resize3D width, over 1600."""
+def model_scale(cfg, frame_width):
+    """Scale ``s`` of a config: LZU's output width, or the baseline's Resize width, over the
+    width of the frames it is given (``frame_width``, px: the caller knows its dataset)."""
     grid = cfg.model.get("grid_generator")
     if grid is not None:
-        return grid["output_shape"][1] / 1600.0
+        return grid["output_shape"][1] / float(frame_width)
     for step in cfg.test_dataloader.dataset.pipeline:
         if step["type"] in ("Resize3D", "mmdet.Resize", "Resize") and "scale" in step:
-            return step["scale"][0] / 1600.0
+            return step["scale"][0] / float(frame_width)
     return 1.0
-
-
-class _Clock:
-    def __init__(self, device):
-        self.device = torch.device(device)
-
-    def __call__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
 
 
 def _heads(model, feats, samples, clock):
@@ -81,22 +65,14 @@ def _heads(model, feats, samples, clock):
 
 def _parts(model, inputs, samples, clock):
     """Run ``predict``'s steps one by one; returns ms per part."""
-    imgs = inputs["imgs"] if isinstance(inputs, dict) else inputs
-    t0 = clock()
-    zoom_ms = 0.0
     if is_lzu(model):
-        model._to_unzoomed_frame(samples, with_gt=False)
-        zoomed, state = model.zoom_inputs(imgs)
-        t1 = clock()
-        zoom_ms += (t1 - t0) * 1e3
+        feats, (t0, t1, t2, t3) = model.timed_extract_feat(inputs, samples, clock)
     else:
-        zoomed, t1 = imgs, t0
-    feats = model.neck(model.backbone(zoomed)) if model.with_neck else model.backbone(zoomed)
-    t2 = clock()
-    if is_lzu(model):
-        feats = model.unzoom_features(feats, state)
-    t3 = clock()
-    zoom_ms += (t3 - t2) * 1e3
+        imgs = inputs["imgs"] if isinstance(inputs, dict) else inputs
+        t0 = t1 = clock()
+        feats = model.neck(model.backbone(imgs)) if model.with_neck else model.backbone(imgs)
+        t2 = t3 = clock()
+    zoom_ms = (t1 - t0) * 1e3 + (t3 - t2) * 1e3
     head_ms, post_ms = _heads(model, feats, samples, clock)
     parts = {"zoom_ms": zoom_ms, "backbone_neck_ms": (t2 - t1) * 1e3,
              "head_ms": head_ms + (post_ms or 0.0)}
@@ -114,7 +90,7 @@ def measure_latencies(runs, device, warmup=5, iters=20):
     the machine (thermal, other load) hit all of them alike: ratios between
     them are measured in the same run. Returns one dict per model.
     """
-    clock = _Clock(device)
+    clock = Clock(device)
     runs = [(model, list(batches)) for model, batches in runs]
     if any(not batches for _, batches in runs):
         raise ValueError("measure_latencies: a model has no input batches")

@@ -1,6 +1,6 @@
 """Evidence benchmark, monocular 3-D task: FCOS3D, uniform vs LZU, nuScenes NDS / mAP.
 
-The task module of ``tools/evidence.py`` (contract: docs of that tool). One process runs every
+The task module of ``tools/evidence.py`` (contract: ``lzu.apis.evidence``). One process runs every
 cell in-process with mmengine's Runner:
 
 * ``prepare`` writes the synthetic nuScenes-format set (tools/make_synthetic_nuscenes.py) at
@@ -30,11 +30,6 @@ initialisation and the data order (mmengine's ``randomness.seed``); the data are
 Deterministic for a given seed and thread count (oneDNN deterministic mode, no workers).
 """
 
-import _checkout  # noqa: F401  (first: this checkout's lzu; CPU defaults before torch loads)
-
-# isort: split
-
-import hashlib
 import json
 import math
 import os
@@ -43,6 +38,8 @@ import time
 
 import numpy as np
 
+from lzu.apis.evidence.common import ROOT
+from lzu.apis.train_score import config_sha256, train_and_test
 from lzu.data.infos import load_infos
 from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_write_json
@@ -50,7 +47,6 @@ from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import file_sha256
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAME = "det3d"
 CLASS_NAMES = ("car", "truck", "trailer", "bus", "construction_vehicle", "bicycle", "motorcycle",
                "pedestrian", "traffic_cone", "barrier")  # mmdet3d's label order
@@ -103,12 +99,12 @@ def cells(quick):
 
 
 def _tool(name, argv):
-    """Run ``tools/<name>.py``'s ``main(argv)`` in this process; a failure is one error."""
-    import importlib
+    """Run the command of ``tools/<name>.py`` (``lzu.apis.data_commands``) in this process;
+    a failure is one error."""
+    from lzu.apis import data_commands
 
-    module = importlib.import_module(name)
     try:
-        module.main(argv)
+        getattr(data_commands, f"{name}_main")(argv)
     except SystemExit as err:
         if err.code not in (None, 0):
             raise UserInputError(f"{name} failed: {err.code}") from None
@@ -280,22 +276,9 @@ def _has_boxes(result_path):
         return any(json.load(f)["results"].values())
 
 
-def config_sha256(cfg):
-    """sha256 of the merged config (canonical JSON), the seed and the work dir excluded: one
-    value per cell and method, the same for every seed."""
-    content = cfg.to_dict()
-    for key in ("randomness", "work_dir", "experiment_name"):
-        content.pop(key, None)
-    text = json.dumps(content, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def run(work_dir, cell, seed, quick, log):
     """Train one (cell, method, seed) from scratch and score it; see the module doc."""
     import torch
-    from mmengine.runner import Runner
-
-    import lzu.openmmlab  # noqa: F401  (registers lzu's modules)
 
     start = time.perf_counter()
     cfg, iters = build_config(work_dir, cell, seed, quick)
@@ -303,12 +286,10 @@ def run(work_dir, cell, seed, quick, log):
     name = f"{cell['cell']}_{cell['method']}_seed{seed}"
     cfg.work_dir = osp.join(work_dir, "runs", name)
     cfg.test_evaluator.jsonfile_prefix = osp.join(cfg.work_dir, "results")
-    cfg.experiment_name = f"{name}_{time.time_ns()}"
     deterministic_cpu_kernels()
     log(f"det3d: training {name} for {iters} iterations at {cell['output_size']}")
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = _metric_values(runner.test())
+    raw, _ = train_and_test(cfg, name, quiet=False)
+    metrics = _metric_values(raw)
     result_path = osp.join(cfg.work_dir, "results", "pred_instances_3d", "results_nusc.json")
     if _has_boxes(result_path):
         far = far_aps(result_path, cfg.test_evaluator.data_root)
@@ -325,7 +306,7 @@ def run(work_dir, cell, seed, quick, log):
 
 
 def main(argv=None):
-    """Run the task alone: ``python tools/_evidence_det3d.py WORK_DIR [--quick] [--seeds 0 1 2]``."""
+    """Run the task alone: ``python -m lzu.apis.evidence.det3d WORK_DIR [--quick] [--seeds 0 1 2]``."""
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
@@ -358,6 +339,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from lzu.infra.bootstrap import bootstrap
     from lzu.infra.cli import run_main
 
-    run_main(main, "_evidence_det3d")
+    bootstrap()
+    run_main(main, "det3d")

@@ -4,19 +4,20 @@ Data: the street-scene Cityscapes-layout set (lzu/data/synthetic/cityscapes_writ
 512x288, fixed (seed 0) for every run. Saliency: how often each pixel lies on a class
 boundary of the training label maps (tools/make_saliency.py --seg-labels). Cells: output
 0.25x (128x72) and 0.5x (256x144) of the frame; scored at the frames' full resolution.
-The task-module contract is in tools/evidence.py (``TaskModule``).
+The task-module contract is in ``lzu.apis.evidence``.
 """
-
-import _checkout  # noqa: F401  (first, as in every tool: this checkout's lzu, CPU defaults)
-
-# isort: split
 
 import os
 import os.path as osp
 
 import numpy as np
-from _evidence_common import run_saliency_tool, set_pipeline_resize, size_stats, train_and_test
 
+from lzu.apis.evidence.common import (
+    run_saliency_tool,
+    set_pipeline_resize,
+    size_stats,
+    train_and_test,
+)
 from lzu.data.saliency_boundary import find_label_maps, read_label_map
 from lzu.data.synthetic.cityscapes_writer import CLASSES, write_synthetic_cityscapes
 from lzu.data.synthetic.completion import check_complete
