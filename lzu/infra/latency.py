@@ -85,7 +85,7 @@ def _parts(model, inputs, samples, clock):
     t0 = clock()
     zoom_ms = 0.0
     if is_lzu(model):
-        model._to_unzoomed_frame(samples, with_gt=False)
+        model.to_head_frame(samples, with_gt=False)
         zoomed, state = model.zoom_inputs(imgs)
         t1 = clock()
         zoom_ms += (t1 - t0) * 1e3
