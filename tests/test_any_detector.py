@@ -162,20 +162,20 @@ def test_anisotropic_and_upsampling_zooms_move_gt_and_metainfo_consistently(outp
     _, lzu = build_pair("fcos", output_shape=output_shape)
     samples = det_samples(192, 320, 1, with_gt=True)
     before = samples[0].gt_instances.bboxes.clone()
-    lzu._to_unzoomed_frame(samples, with_gt=True)
+    lzu.to_head_frame(samples, with_gt=True)
     sx, sy = output_shape[1] / 320, output_shape[0] / 192
     meta = samples[0].metainfo
     assert meta["img_shape"] == output_shape and meta["scale_factor"] == (sx, sy)
     after = samples[0].gt_instances.bboxes
     torch.testing.assert_close(after / after.new_tensor([sx, sy, sx, sy]), before)
-    lzu._to_unzoomed_frame(samples, with_gt=True)  # idempotent
+    lzu.to_head_frame(samples, with_gt=True)  # idempotent
     torch.testing.assert_close(samples[0].gt_instances.bboxes, after)
 
 
 def test_anisotropic_zoom_moves_cam2img_and_centers_2d_together():
     from mono3d_fixtures import make_sample, project
 
-    from lzu.openmmlab.lzu_detector import scale_metainfo
+    from lzu.openmmlab.detector_mixin import scale_metainfo
 
     sample = make_sample((180, 320))
     centers3d = sample.gt_instances_3d.bboxes_3d.gravity_center.numpy()

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from mono3d_fixtures import build_model, make_batch, project
 
-from lzu.openmmlab.detector import scale_metainfo
+from lzu.openmmlab.detector_mixin import scale_metainfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))

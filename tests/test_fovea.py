@@ -1,4 +1,4 @@
-"""FOVEA's box unwarping on mmdet detectors (lzu.openmmlab.fovea_detector)."""
+"""FOVEA's box unwarping on mmdet detectors (lzu.openmmlab.fovea_mixin)."""
 
 import pytest
 import test_any_detector as any_detector
@@ -75,14 +75,14 @@ def test_gt_boxes_enter_the_zoomed_frame_through_the_warp():
     samples = det_samples(192, 320, 1, with_gt=True)
     before = samples[0].gt_instances.bboxes.clone()
     fovea.train()
-    fovea._to_zoomed_frame(samples, with_gt=True, imgs=torch.zeros(1, 3, 192, 320))
+    fovea.to_head_frame(samples, with_gt=True, imgs=torch.zeros(1, 3, 192, 320))
     coarse = fovea.grid_generator.grids("cpu", torch.float32)[1]
     expected = warp_boxes(before, coarse, (320, 192), (160, 96))
     torch.testing.assert_close(samples[0].gt_instances.bboxes, expected)
     assert samples[0].metainfo["img_shape"] == (96, 160)
     # not a plain rescale: the saliency magnifies the top right
     assert (expected - before * 0.5).abs().max() > 2.0
-    fovea._to_zoomed_frame(samples, with_gt=True, imgs=torch.zeros(1, 3, 192, 320))  # idempotent
+    fovea.to_head_frame(samples, with_gt=True, imgs=torch.zeros(1, 3, 192, 320))  # idempotent
     torch.testing.assert_close(samples[0].gt_instances.bboxes, expected)
 
 

@@ -217,7 +217,7 @@ def test_a_flipped_frame_gets_the_flipped_zoom_and_unzoom():
     img = torch.randn(1, 3, 96, 128, dtype=torch.float64)
     results = {}
     for flip in (None, "horizontal"):
-        lzu_model._to_unzoomed_frame(seg_samples((96, 128), 1, flip=[flip]), with_gt=False)
+        lzu_model.to_head_frame(seg_samples((96, 128), 1, flip=[flip]), with_gt=False)
         zoomed, state = lzu_model.zoom_inputs(img.flip(-1) if flip else img)
         back = lzu_model.unzoom_features([zoomed], state)[0]
         results[flip] = (zoomed, back)

@@ -1,6 +1,6 @@
 # Evidence benchmark, det2d, FOVEA (box unwarping, Thavamani et al. 2021): the frame is zoomed
 # to grid_generator.output_shape with the same saliency as LZU, the detector runs in the zoomed
-# frame and its boxes are unwarped to the frame (lzu/openmmlab/fovea_detector.py). Same network
+# frame and its boxes are unwarped to the frame (lzu/openmmlab/fovea_mixin.py). Same network
 # and schedule as ./det2d_uniform.py.
 _base_ = ['./det2d_uniform.py']
 

@@ -1,20 +1,33 @@
-"""Registers lzu's modules with mmdet3d's registries (import for the side effect).
+"""Registers lzu's modules with OpenMMLab's registries (import for the side effect).
+
+Every class lzu registers, by its registered name (a config's ``type``); registries are
+mmdet3d's unless named (``tests/test_registry_catalogue.py`` checks this list is whole):
 
 * ``FixedGrid``                 (MODELS) the paper's grid generator
-* ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom
+* ``AdaptiveGrid``              (MODELS) per-image grids (adaptive saliency)
+* ``LZUFCOSMono3D``             (MODELS) FCOS3D with zoom / unzoom, the paper's model
 * ``LZUSMOKEMono3D``            (MODELS) SMOKE with zoom / unzoom
 * ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``, ``LZUMaskRCNN``, ``LZUCenterNet``,
   ``LZURTMDet``, ``LZUYOLOX`` (mmdet MODELS) 2-D detectors with zoom / unzoom
+* ``FoveaFCOS``, ``FoveaRetinaNet``, ``FoveaFasterRCNN`` (mmdet MODELS) 2-D detectors with
+  FOVEA's zoom and box unwarping (the paper's 2-D baseline)
+* ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
+* ``PerClassIoUMetric``         (mmseg METRICS) IoUMetric that also returns per-class IoU
 * ``PaperEpochNuScenesDataset`` (DATASETS) NuScenesDataset with rc6's training epoch
-* ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
 * ``ArgoverseHDDataset``        (mmdet DATASETS) CocoDataset for Argoverse-HD's json
 * ``SequenceOrderSampler``      (mmdet DATA_SAMPLERS) val/test frames in video order
-* ``AdaptiveGrid``              (MODELS) per-image grids (adaptive saliency)
-* ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
-* ``PerClassIoUMetric``         (mmseg METRICS) IoUMetric that also returns per-class IoU
-* ``RNGStateHook``              (HOOKS) checkpoints carry torch's RNG state: bit-exact resume
+* ``LoadImageFromFileMono3D``   (TRANSFORMS) mmdet3d's loader, plus checks naming bad files
+  (replaces mmdet3d's under its name)
+* ``RNGStateHook``              (mmengine HOOKS) checkpoints carry torch's RNG state: bit-exact
+  resume
+* ``Pretrained``                (mmengine WEIGHT_INITIALIZERS) mmengine's pretrained-weights
+  initialiser, loading weights-only and checking they fit (replaces mmengine's under its name)
+
+The registered models are in ``lzu.openmmlab.models``; the method they share, in the
+mixins (``features_mixin``, ``task_mixin``, ``detector_mixin``, ``segmentor_mixin``,
+``fovea_mixin``, ``adaptive_mixin``).
 """
 
 from mmdet3d.registry import MODELS
@@ -23,10 +36,18 @@ from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
 from lzu.openmmlab.argoverse import ArgoverseHDDataset, SequenceOrderSampler
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
-from lzu.openmmlab.detector import (
+from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
+from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
+from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
+from lzu.openmmlab.models import (
     LZUFCOS,
     LZUYOLOX,
+    FoveaFasterRCNN,
+    FoveaFCOS,
+    FoveaRetinaNet,
+    LZUCascadeEncoderDecoder,
     LZUCenterNet,
+    LZUEncoderDecoder,
     LZUFasterRCNN,
     LZUFCOSMono3D,
     LZUMaskRCNN,
@@ -34,13 +55,9 @@ from lzu.openmmlab.detector import (
     LZURTMDet,
     LZUSMOKEMono3D,
 )
-from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
-from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
-from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
 from lzu.openmmlab.mmengine_patches import install_mmengine_patches
 from lzu.openmmlab.rng_state import RNGStateHook
 from lzu.openmmlab.seg_metric import PerClassIoUMetric
-from lzu.openmmlab.segmentor import LZUCascadeEncoderDecoder, LZUEncoderDecoder
 
 if "FixedGrid" not in MODELS.module_dict:
     MODELS.register_module(name="FixedGrid", module=FixedGrid)
@@ -62,6 +79,9 @@ __all__ = [
     "LZURTMDet",
     "LZUYOLOX",
     "LZUSMOKEMono3D",
+    "FoveaFCOS",
+    "FoveaRetinaNet",
+    "FoveaFasterRCNN",
     "FCOSMono3DHeadNoRescale",
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",

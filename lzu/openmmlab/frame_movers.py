@@ -1,7 +1,7 @@
 """Every piece of image geometry a data sample carries, moved into another image frame.
 
 One place knows how each kind of geometry moves (boxes, masks, points, label maps,
-metainfo shapes and matrices); every task mixin (``lzu_detector``, ``lzu_segmentor``)
+metainfo shapes and matrices); every task mixin (``detector_mixin``, ``segmentor_mixin``)
 moves its samples through ``move_sample``. What it does not know it refuses
 (``UnmovableGeometryError``), naming the field, the model class and how to register
 a mover: a sample is never half-moved, and no field is guessed or dropped.

@@ -14,7 +14,7 @@ loop, the parts that ``predict`` is made of:
 
 A model's inputs are what its data preprocessor returns: a dict holding ``imgs``
 (mmdet3d) or a tensor (mmdet, mmseg). An LZU model's parts are timed through its public
-``timed_extract_feat`` (``lzu.openmmlab.lzu_features.LZUFeaturesMixin``); the clock and
+``timed_extract_feat`` (``lzu.openmmlab.features_mixin.LZUFeaturesMixin``); the clock and
 the percentile are ``lzu.infra.timing``'s.
 """
 

@@ -2,7 +2,7 @@
 # grid_generator.output_shape with a fixed saliency of the training set's class boundaries
 # (tools/make_saliency.py --seg-labels <data_root>/gtFine/train), unzooms every feature level
 # and hands the heads features laid out like the uniformly resized frame (see
-# lzu/openmmlab/lzu_segmentor.py). Flipped frames use the flipped saliency. A child sets
+# lzu/openmmlab/segmentor_mixin.py). Flipped frames use the flipped saliency. A child sets
 # model.grid_generator.output_shape: one line per size.
 _base_ = ['./fcn_r50-d8_cityscapes.py']
 

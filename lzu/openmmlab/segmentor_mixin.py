@@ -1,8 +1,8 @@
 """LZU on any mmseg segmentor whose features are backbone(+neck) (``EncoderDecoder`` and kin).
 
 ``LZUSegmentorMixin`` goes first in the bases of a segmentor class
-(``lzu.openmmlab.segmentor`` registers ``LZUEncoderDecoder``). Config keys: those of
-``lzu.openmmlab.lzu_features`` (``grid_generator``, ``unzoom_border``,
+(``lzu.openmmlab.models`` registers ``LZUEncoderDecoder``). Config keys: those of
+``lzu.openmmlab.features_mixin`` (``grid_generator``, ``unzoom_border``,
 ``follow_flips``, ``pad_size_divisor``); ``zoom_region`` is ``'image'`` only.
 
 What happens to a batch (images ``(B, 3, Hp, Wp)``, each image's valid region
@@ -39,8 +39,9 @@ whole frame's saliency (``test_cfg.mode='slide'`` is refused).
 """
 
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.features_mixin import INPUT_SHAPE, ZOOMED_FLAG
 from lzu.openmmlab.frame_movers import FrameChange, move_sample, resize_label_map
-from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
+from lzu.openmmlab.task_mixin import TaskMixin
 
 __all__ = ["LZUSegmentorMixin", "resize_label_map"]
 
@@ -48,7 +49,7 @@ __all__ = ["LZUSegmentorMixin", "resize_label_map"]
 SEGMENTOR_META = ("img_shape", "pad_shape", "padding_size")
 
 
-class LZUSegmentorMixin(LZUFeaturesMixin):
+class LZUSegmentorMixin(TaskMixin):
     """Zoom / unzoom for a segmentor class; see the module docstring."""
 
     zoom_regions = ("image",)
@@ -62,26 +63,19 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
                 "so a sliding window is not supported; use test_cfg=dict(mode='whole')"
             )
 
-    def _to_unzoomed_frame(self, data_samples, with_gt):
-        """Record each image's region and flip for the zoom; move metainfo (and labels) once."""
-        self.resolve_pad_divisor()
-        h, w = self.output_shape
-        pad = self.lzu.padded((h, w))
-        shapes, flips = [], []
-        for sample in data_samples:
-            meta = sample.metainfo
-            zoomed = meta.get(ZOOMED_FLAG, False)
-            shape = tuple(int(s) for s in (meta[INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
-            shapes.append(shape)
-            flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
-            if zoomed:
-                continue
-            change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), pad,
+    def _move_sample(self, sample, shape, flip, coarse, zoomed, with_gt, imgs):
+        """Move the sample's metainfo (and label map) to the image uniformly resized to
+        ``output_shape``."""
+        if not zoomed:
+            h, w = self.output_shape
+            change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), self.lzu.padded((h, w)),
                                  seg_pad_value=self.seg_pad_value, owner=type(self).__name__)
             move_sample(sample, change, with_gt=with_gt, ensure=SEGMENTOR_META)
             sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True})
-        self.record_batch(shapes, flips)
-        return data_samples
+        return sample
+
+    def _predict_kwargs(self, rescale):
+        return {}  # mmseg's predict has no rescale: it returns label maps at the original size
 
     def _samples_for(self, inputs):
         """Data samples for a bare ``predict(inputs)``: predictions at the input size."""
@@ -91,21 +85,7 @@ class LZUSegmentorMixin(LZUFeaturesMixin):
         meta = dict(ori_shape=shape, img_shape=shape, pad_shape=shape, padding_size=[0, 0, 0, 0])
         return [SegDataSample(metainfo=dict(meta)) for _ in range(inputs.shape[0])]
 
-    def loss(self, inputs, data_samples):
-        self.check_batch_augments()
-        self.resolve_pad_divisor(inputs)
-        self._to_unzoomed_frame(data_samples, with_gt=True)
-        return super().loss(inputs, data_samples)
-
     def predict(self, inputs, data_samples=None):
         if data_samples is None:
             data_samples = self._samples_for(inputs)
-        self.resolve_pad_divisor(inputs)
-        self._to_unzoomed_frame(data_samples, with_gt=False)
         return super().predict(inputs, data_samples)
-
-    def _forward(self, inputs, data_samples=None):
-        self.resolve_pad_divisor(inputs)
-        if data_samples is not None:
-            self._to_unzoomed_frame(data_samples, with_gt=False)
-        return super()._forward(inputs, data_samples)

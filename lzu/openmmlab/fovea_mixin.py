@@ -4,15 +4,15 @@ FOVEA (Thavamani et al., ICCV 2021) is the baseline LZU is compared with on
 Argoverse-HD: the same saliency zoom, but the detector runs entirely in the
 zoomed frame and only its *boxes* are mapped back ("unwarped"); LZU instead
 unzooms the *features*, so its head works in a uniformly downsampled frame.
-``FoveaDetectorMixin`` goes first in the bases of a detector class; a new one is
-three lines::
+``FoveaDetectorMixin`` goes first in the bases of a detector class (``lzu.openmmlab.models``
+registers ``FoveaFCOS``, ``FoveaRetinaNet``, ``FoveaFasterRCNN``); a new one is three lines::
 
     @MODELS.register_module()
     class FoveaYOLOX(FoveaDetectorMixin, YOLOX):
         \"\"\"YOLOX with FOVEA's zoom and box unwarping.\"\"\"
 
 Config keys (besides the detector's own): ``grid_generator``, ``follow_flips``,
-``pad_size_divisor``, ``adaptive_saliency`` as for LZU (``lzu.openmmlab.lzu_features``),
+``pad_size_divisor``, ``adaptive_saliency`` as for LZU (``lzu.openmmlab.features_mixin``),
 and ``unwarp_samples``: points per box edge for a non-separable grid.
 
 Adaptive (``grid_generator=dict(type='AdaptiveGrid', ...)``, ``adaptive_saliency``):
@@ -40,13 +40,14 @@ the field (``UnmovableGeometryError``): FOVEA is defined on boxes.
 """
 
 from lzu.core.box_warp import unwarp_boxes, warp_boxes
+from lzu.openmmlab.features_mixin import INPUT_SHAPE, ZOOMED_FLAG
 from lzu.openmmlab.frame_movers import (
     FrameChange,
     UnmovableGeometryError,
     geometry_plan,
     register_geometry_free,
 )
-from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
+from lzu.openmmlab.task_mixin import TaskMixin, images_of
 
 __all__ = ["FoveaDetectorMixin"]
 
@@ -60,7 +61,7 @@ INPUT_META = "fovea_input_meta"
 register_geometry_free(meta=(INPUT_META,))
 
 
-class FoveaDetectorMixin(LZUFeaturesMixin):
+class FoveaDetectorMixin(TaskMixin):
     """Zoom, detect in the zoomed frame, unwarp the boxes; see the module docstring."""
 
     zoom_regions = ("image",)
@@ -74,8 +75,7 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
 
     def extract_feat(self, batch_inputs):
         """Features of the zoomed batch, in the zoomed frame (no unzoom)."""
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        zoomed, _ = self.zoom_inputs(imgs)
+        zoomed, _ = self.zoom_inputs(images_of(batch_inputs))
         feats = self.backbone(zoomed)
         return self.neck(feats) if self.with_neck else feats
 
@@ -85,52 +85,41 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
             flip = None
         return self.grid_generator.grids(imgs.device, imgs.dtype, flip)[1]
 
-    def _to_zoomed_frame(self, samples, with_gt, imgs):
-        """Record regions and flips for the zoom; move metainfo (and GT boxes) into the
-        zoomed frame. Returns each sample's ``(coarse grid, (h, w) input region, the
-        input frame's metainfo shapes)``."""
+    def _move_sample(self, sample, shape, flip, coarse, zoomed, with_gt, imgs):
+        """Move the sample's metainfo (and GT boxes) into the zoomed frame. Returns
+        ``(coarse grid, (h, w) input region, the input frame's metainfo shapes)``."""
         owner = type(self).__name__
+        meta = sample.metainfo
+        if coarse is None:
+            coarse = self._coarse(flip, imgs)
+        frame = (coarse, shape, meta.get(INPUT_META, {
+            key: meta[key] for key in ("img_shape", "pad_shape", "batch_input_shape")
+            if key in meta}))
+        if zoomed:
+            return frame
         h, w = self.output_shape
         pad = self.lzu.padded((h, w))
-        shapes, flips, frames = [], [], []
-        grids = None
-        if not any(s.metainfo.get(ZOOMED_FLAG, False) for s in samples):
-            grids = self.adaptive_grids(samples, imgs, training=with_gt)
-        for i, sample in enumerate(samples):
-            meta = sample.metainfo
-            zoomed = meta.get(ZOOMED_FLAG, False)
-            shape = tuple(int(s) for s in (meta[INPUT_SHAPE] if zoomed else meta["img_shape"][:2]))
-            flip = meta.get("flip_direction") if meta.get("flip", False) else None
-            coarse = self._coarse(flip, imgs) if grids is None else grids[1][i:i + 1]
-            shapes.append(shape)
-            flips.append(flip)
-            frames.append((coarse, shape, meta.get(INPUT_META, {
-                key: meta[key] for key in ("img_shape", "pad_shape", "batch_input_shape")
-                if key in meta})))
-            if zoomed:
-                continue
-            change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), pad, owner=owner)
-            meta_keys, fields = geometry_plan(sample, change, with_gt=with_gt)
-            for key in meta_keys:
-                if key not in _WARP_META:
-                    raise UnmovableGeometryError(
-                        f"{owner}: data sample metainfo key '{key}' holds image geometry that "
-                        "FOVEA's non-uniform warp cannot move (it unwarps boxes only); use an LZU "
-                        "model for it")
-            for name, field in fields:
-                if (name, field) not in _WARP_INSTANCE:
-                    label = f"{name}.{field}" if field else name
-                    raise UnmovableGeometryError(
-                        f"{owner}: data sample field '{label}' holds image geometry that FOVEA's "
-                        "non-uniform warp cannot move (it warps boxes only); use an LZU model "
-                        "for it")
-            for name, field in fields:
-                holder = sample.get(name)
-                setattr(holder, field, self._warp(holder.get(field), coarse, shape))
-            sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True, INPUT_META: frames[-1][2],
-                                 "img_shape": (h, w), "pad_shape": pad, "batch_input_shape": pad})
-        self.record_batch(shapes, flips, grids)
-        return frames
+        change = FrameChange((w / shape[1], h / shape[0]), shape, (h, w), pad, owner=owner)
+        meta_keys, fields = geometry_plan(sample, change, with_gt=with_gt)
+        for key in meta_keys:
+            if key not in _WARP_META:
+                raise UnmovableGeometryError(
+                    f"{owner}: data sample metainfo key '{key}' holds image geometry that "
+                    "FOVEA's non-uniform warp cannot move (it unwarps boxes only); use an LZU "
+                    "model for it")
+        for name, field in fields:
+            if (name, field) not in _WARP_INSTANCE:
+                label = f"{name}.{field}" if field else name
+                raise UnmovableGeometryError(
+                    f"{owner}: data sample field '{label}' holds image geometry that FOVEA's "
+                    "non-uniform warp cannot move (it warps boxes only); use an LZU model "
+                    "for it")
+        for name, field in fields:
+            holder = sample.get(name)
+            setattr(holder, field, self._warp(holder.get(field), coarse, shape))
+        sample.set_metainfo({INPUT_SHAPE: shape, ZOOMED_FLAG: True, INPUT_META: frame[2],
+                             "img_shape": (h, w), "pad_shape": pad, "batch_input_shape": pad})
+        return frame
 
     def _warp(self, boxes, coarse, shape):
         """Input-frame boxes (tensor or mmdet box type) -> zoomed frame, same type."""
@@ -144,21 +133,12 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
                            separable=self.grid_generator.separable, samples=self.unwarp_samples)
         return type(boxes)(moved) if hasattr(boxes, "tensor") else moved
 
-    def loss(self, batch_inputs, batch_data_samples):
-        self.check_batch_augments()
-        self.resolve_pad_divisor(batch_inputs)
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        self._to_zoomed_frame(batch_data_samples, with_gt=True, imgs=imgs)
-        return super().loss(batch_inputs, batch_data_samples)
+    def _predict_kwargs(self, rescale):
+        return {"rescale": False}  # boxes in the zoomed frame: unwarped, then rescaled, below
 
-    def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        self.resolve_pad_divisor(batch_inputs)
-        return self.predict_in_order(batch_inputs, batch_data_samples, rescale, self._predict_once)
-
-    def _predict_once(self, batch_inputs, batch_data_samples, rescale):
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        frames = self._to_zoomed_frame(batch_data_samples, with_gt=False, imgs=imgs)
-        results = super().predict(batch_inputs, batch_data_samples, rescale=False)
+    def _restore_predictions(self, results, frames, rescale):
+        """Unwarp each predicted box into the input image (then, with ``rescale``, divide by
+        ``scale_factor``) and restore the input frame's metainfo shapes."""
         h, w = self.output_shape
         for sample, (coarse, shape, input_meta) in zip(results, frames, strict=True):
             pred = sample.pred_instances
@@ -171,10 +151,3 @@ class FoveaDetectorMixin(LZUFeaturesMixin):
             pred.bboxes = boxes
             sample.set_metainfo({**input_meta, ZOOMED_FLAG: False})
         return results
-
-    def _forward(self, batch_inputs, batch_data_samples=None):
-        self.resolve_pad_divisor(batch_inputs)
-        if batch_data_samples is not None:
-            imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-            self._to_zoomed_frame(batch_data_samples, with_gt=False, imgs=imgs)
-        return super()._forward(batch_inputs, batch_data_samples)

@@ -1,7 +1,8 @@
 """LZU on any mmdet / mmdet3d detector whose features are backbone(+neck).
 
-``LZUDetectorMixin`` goes first in the bases of a detector class; through
-``lzu.openmmlab.lzu_features.LZUFeaturesMixin`` it builds an
+``LZUDetectorMixin`` goes first in the bases of a detector class (``lzu.openmmlab.models``
+registers the LZU detectors); through ``lzu.openmmlab.task_mixin.TaskMixin`` and
+``lzu.openmmlab.features_mixin.LZUFeaturesMixin`` it builds an
 ``lzu.core.wrapper.LZU`` from the config keys below, overrides ``extract_feat``
 (zoom, backbone, neck, unzoom) and moves each sample's metainfo to the frame the
 head sees: the image uniformly resized to ``output_shape`` (and padded). A new
@@ -11,7 +12,7 @@ detector is three lines::
     class LZUYOLOX(LZUDetectorMixin, YOLOX):
         \"\"\"YOLOX with zoom / unzoom.\"\"\"
 
-Config keys (besides the detector's own): those of ``lzu.openmmlab.lzu_features``
+Config keys (besides the detector's own): those of ``lzu.openmmlab.features_mixin``
 (``grid_generator``, ``unzoom_border``, ``zoom_region``, ``follow_flips``,
 ``pad_size_divisor``, ``adaptive_saliency``). With ``zoom_region='padded'`` (the paper's 3-D code) the
 output aspect ratio must match the input's and the output must not be larger.
@@ -34,8 +35,9 @@ unzoomed frame, metainfo and head are exactly those of the fixed model.
 import numpy as np
 
 from lzu.infra.errors import UserInputError
+from lzu.openmmlab.features_mixin import INPUT_SHAPE, ZOOMED_FLAG
 from lzu.openmmlab.frame_movers import FrameChange, move_sample
-from lzu.openmmlab.lzu_features import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
+from lzu.openmmlab.task_mixin import TaskMixin
 
 __all__ = ["LZUDetectorMixin", "ZoomShapeError", "scale_metainfo"]
 
@@ -67,7 +69,7 @@ def scale_metainfo(data_sample, scale, img_shape, pad_shape, with_gt, owner="the
     return data_sample
 
 
-class LZUDetectorMixin(LZUFeaturesMixin):
+class LZUDetectorMixin(TaskMixin):
     """Zoom / unzoom for a detector class; see the module docstring."""
 
     supports_adaptive = True
@@ -99,48 +101,11 @@ class LZUDetectorMixin(LZUFeaturesMixin):
             )
         return (s, s)
 
-    # ------------------------------------------------------------ metainfo
-    def _to_unzoomed_frame(self, batch_data_samples, with_gt, imgs=None):
-        """Record each image's region and flip (adaptive: its grids) for the zoom; move the
-        metainfo."""
-        self.resolve_pad_divisor()
-        grids = None
-        if imgs is not None and not any(s.metainfo.get(ZOOMED_FLAG) for s in batch_data_samples):
-            grids = self.adaptive_grids(batch_data_samples, imgs, training=with_gt)
-        h, w = self.output_shape
-        pad = self.lzu.padded((h, w))
-        shapes, flips = [], []
-        for sample in batch_data_samples:
-            meta = sample.metainfo
-            shape = meta.get(INPUT_SHAPE) if meta.get(ZOOMED_FLAG) else None
-            shape = tuple(shape or meta["img_shape"][:2])
-            shapes.append(shape)
-            flips.append(meta.get("flip_direction") if meta.get("flip", False) else None)
-            scale_metainfo(sample, self.zoom_scale(shape), (h, w), pad, with_gt,
-                           owner=type(self).__name__, seg_pad_value=self.seg_pad_value)
-        self.record_batch(shapes, flips, grids)
-        return batch_data_samples
-
-    def loss(self, batch_inputs, batch_data_samples):
-        self.check_batch_augments()
-        self.resolve_pad_divisor(batch_inputs)
-        self._to_unzoomed_frame(batch_data_samples, with_gt=True, imgs=_images(batch_inputs))
-        return super().loss(batch_inputs, batch_data_samples)
-
-    def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        self.resolve_pad_divisor(batch_inputs)
-        return self.predict_in_order(batch_inputs, batch_data_samples, rescale, self._predict_once)
-
-    def _predict_once(self, batch_inputs, batch_data_samples, rescale):
-        self._to_unzoomed_frame(batch_data_samples, with_gt=False, imgs=_images(batch_inputs))
-        return super().predict(batch_inputs, batch_data_samples, rescale=rescale)
-
-    def _forward(self, batch_inputs, batch_data_samples=None):
-        self.resolve_pad_divisor(batch_inputs)
-        if batch_data_samples is not None:
-            self._to_unzoomed_frame(batch_data_samples, with_gt=False, imgs=_images(batch_inputs))
-        return super()._forward(batch_inputs, batch_data_samples)
-
-
-def _images(batch_inputs):
-    return batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+    def _move_sample(self, sample, shape, flip, coarse, zoomed, with_gt, imgs):
+        """Move the sample's metainfo (and GT) to the image uniformly resized to
+        ``output_shape`` (``scale_metainfo``)."""
+        if not zoomed:
+            h, w = self.output_shape
+            scale_metainfo(sample, self.zoom_scale(shape), (h, w), self.lzu.padded((h, w)),
+                           with_gt, owner=type(self).__name__, seg_pad_value=self.seg_pad_value)
+        return sample

@@ -3,10 +3,12 @@
 ``LZUFeaturesMixin`` goes first in the bases of a model class whose features are
 ``backbone(+neck)`` (mmdet / mmdet3d detectors, mmseg segmentors). It builds an
 ``lzu.core.wrapper.LZU`` from the config keys below and overrides
-``extract_feat``. What a task does with its metainfo and labels (boxes,
-intrinsics, label maps) lives in the task's mixin: ``lzu_detector`` and
-``lzu_segmentor``, which record each image's region and flip with
-``record_batch`` before the features are extracted.
+``extract_feat``: zoom the batch, run the backbone (+neck), unzoom every feature
+level. What a task does with its metainfo and labels (boxes, intrinsics, label
+maps) lives in the task's mixin (``detector_mixin``, ``segmentor_mixin``,
+``fovea_mixin``, on the template of ``task_mixin``), which records each image's
+region and flip with ``record_batch`` before the features are extracted. The
+adaptive saliency's plumbing is ``adaptive_mixin``'s.
 
 Config keys (besides the model's own):
     grid_generator: ``dict(type='FixedGrid', saliency_file=..., output_shape=(H, W), ...)``.
@@ -18,7 +20,8 @@ Config keys (besides the model's own):
         only): the keys of ``lzu.openmmlab.video_saliency.VideoSaliency`` (``prior_file``,
         ``prior_weight``, ``bandwidth``, ``amplitude``, ``score_thr``, ``train_source``,
         ``jitter``): each image gets its own saliency from boxes (the previous frame's
-        detections at test time), its own grid and inverse grids, all batched.
+        detections at test time), its own grid and inverse grids, all batched
+        (``lzu.openmmlab.adaptive_mixin``).
     pad_size_divisor: for the zoomed batch. Default: the data preprocessor's
         ``pad_size_divisor`` (mmdet) or ``size_divisor`` (mmseg) when it is above 1,
         else the backbone's largest stride, measured once at the first batch (a
@@ -40,7 +43,7 @@ from lzu.core.fixed_grid import FixedGrid
 from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
-from lzu.openmmlab.video_saliency import VideoSaliency
+from lzu.openmmlab.adaptive_mixin import AdaptiveSaliencyMixin
 
 __all__ = ["INPUT_SHAPE", "SCALE_KEEPING_BATCH_AUGMENTS", "ZOOMED_FLAG", "LZUFeaturesMixin",
            "build_grid_generator"]
@@ -56,43 +59,11 @@ SCALE_KEEPING_BATCH_AUGMENTS = {"BatchFixedSizePad"}
 _PROBE_SIZE = 256
 
 
-def build_grid_generator(cfg):
-    """A grid generator from its config dict (``FixedGrid`` or any registered module)."""
-    if not isinstance(cfg, dict):
-        return cfg  # an already built module
-    cfg = dict(cfg)
-    kind = cfg.pop("type", None)
-    if kind in _GRID_GENERATORS:
-        return _GRID_GENERATORS[kind](**cfg)
-    from mmengine.registry import MODELS
-
-    return MODELS.build(dict(cfg, type=kind))
-
-
-def _default_pad_divisor(data_preprocessor):
-    """The data preprocessor's divisor when it pads to one above 1, else ``None``."""
-    for name in ("pad_size_divisor", "size_divisor"):
-        value = getattr(data_preprocessor, name, None)
-        if value and int(value) > 1:
-            return int(value)
-    return None
-
-
-def _feature_maps(outs):
-    if torch.is_tensor(outs):
-        return [outs]
-    if isinstance(outs, dict):
-        outs = list(outs.values())
-    return [m for m in outs if torch.is_tensor(m) and m.dim() == 4]
-
-
-class LZUFeaturesMixin:
+class LZUFeaturesMixin(AdaptiveSaliencyMixin):
     """Zoom / backbone / neck / unzoom for a model class; see the module docstring."""
 
     #: the ``zoom_region`` values a task supports
     zoom_regions = REGIONS
-    #: whether the task supports ``adaptive_saliency`` (per-image saliencies from boxes)
-    supports_adaptive = False
 
     def __init__(self, grid_generator, unzoom_border="exact", zoom_region="image",
                  follow_flips=True, pad_size_divisor=None, adaptive_saliency=None, **kwargs):
@@ -115,74 +86,61 @@ class LZUFeaturesMixin:
                        region=zoom_region, pad_size_divisor=pad_size_divisor or 1,
                        follow_flips=follow_flips)
         self._lzu_batch = None
-        self.video_saliency = self._build_video_saliency(adaptive_saliency)
+        self.video_saliency = self.build_video_saliency(adaptive_saliency)
 
-    def _build_video_saliency(self, cfg):
-        owner = type(self).__name__
-        adaptive = isinstance(self.grid_generator, AdaptiveGrid)
-        if cfg is None and not adaptive:
-            return None
-        if not self.supports_adaptive:
-            raise UserInputError(f"{owner} has no adaptive saliency (2-D detectors only); use "
-                                 "grid_generator=dict(type='FixedGrid', ...)")
-        if cfg is None or not adaptive:
+    # ------------------------------------------------------------ the method's path
+    def extract_feat(self, batch_inputs):
+        """Zoom the batch, run the backbone (+neck) on it, unzoom every feature level."""
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        zoomed, state = self.zoom_inputs(imgs)
+        feats = self.backbone(zoomed)
+        if self.with_neck:
+            feats = self.neck(feats)
+        return self.unzoom_features(feats, state)
+
+    def timed_extract_feat(self, batch_inputs, data_samples, clock):
+        """``extract_feat`` as ``predict`` runs it, with a clock read between its steps.
+
+        Moves ``data_samples`` to the zoomed frame first (as ``predict`` does; once per
+        sample), then zooms, runs backbone and neck, and unzooms. Returns ``(feats, (t0, t1,
+        t2, t3))``: ``clock()`` before the zoom, after it, after the neck and after the unzoom
+        (latency measurements: ``lzu.openmmlab.latency``).
+        """
+        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
+        t0 = clock()
+        self.to_head_frame(data_samples, with_gt=False)
+        zoomed, state = self.zoom_inputs(imgs)
+        t1 = clock()
+        feats = self.backbone(zoomed)
+        if self.with_neck:
+            feats = self.neck(feats)
+        t2 = clock()
+        feats = self.unzoom_features(feats, state)
+        return feats, (t0, t1, t2, clock())
+
+    def record_batch(self, shapes, flips, grids=None):
+        """Each image's valid ``(h, w)`` and flip direction (and, adaptive, its grids), for
+        the next ``zoom_inputs``."""
+        self._lzu_batch = (list(shapes), list(flips), grids)
+
+    def zoom_inputs(self, imgs):
+        """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
+        self.resolve_pad_divisor(imgs)
+        shapes, flips, grids = self._lzu_batch or (None, None, None)
+        self._lzu_batch = None  # used once: a later direct call must not see a stale batch
+        if shapes is not None and len(shapes) != imgs.shape[0]:
+            shapes, flips, grids = None, None, None
+        if grids is None and self.video_saliency is not None:
             raise UserInputError(
-                f"{owner}: model.adaptive_saliency and grid_generator=dict(type='AdaptiveGrid', "
-                "...) go together (per-image saliencies need per-image grids); "
-                + ("add model.adaptive_saliency=dict(prior_file=..., ...)" if cfg is None else
-                   "set grid_generator.type='AdaptiveGrid' or remove adaptive_saliency"))
-        if self.lzu.region != "image":
-            raise UserInputError(f"{owner}: adaptive saliency needs zoom_region='image'")
-        if not isinstance(cfg, dict):
-            raise UserInputError(f"{owner}: model.adaptive_saliency must be a dict, got {cfg!r}")
-        if self.grid_generator.grid_shape is None:
-            raise UserInputError(f"{owner}: grid_generator.grid_shape is needed for an adaptive "
-                                 "saliency (paper: (27, 48))")
-        try:
-            return VideoSaliency(self.grid_generator.grid_shape, owner=owner, **cfg)
-        except TypeError as err:
-            raise UserInputError(f"{owner}: model.adaptive_saliency: {err}") from None
+                f"{type(self).__name__}: an adaptive model zooms through loss/predict (which "
+                "make each image's saliency from its boxes), not a bare extract_feat")
+        return self.lzu.zoom(imgs, shapes, flips, grids)
 
-    def train(self, mode=True):
-        """``nn.Module.train``, and an adaptive model forgets every sequence's detections.
+    def unzoom_features(self, feats, state):
+        """Every feature level back to the uniformly resized frame (``state``: the zoom's)."""
+        return self.lzu.unzoom(feats, state)
 
-        mmengine's loops switch the mode when a training, validation or test loop starts, so
-        each evaluation starts from the prior and never zooms on boxes that earlier weights
-        (or another split whose sequence ids collide) detected."""
-        if getattr(self, "video_saliency", None) is not None:
-            self.video_saliency.memory.clear()
-        return super().train(mode)
-
-    def adaptive_grids(self, samples, imgs, training):
-        """Per-image ``(upsampled, coarse)`` grids of an adaptive model (else ``None``).
-
-        Called before the samples' GT moves into another frame (``current_gt`` reads it)."""
-        if self.video_saliency is None:
-            return None
-        saliency = self.video_saliency.batch_saliency(samples, training, imgs.device, imgs.dtype)
-        return self.grid_generator.zoom_grids(saliency)
-
-    def predict_in_order(self, batch_inputs, samples, rescale, predict_once):
-        """``predict_once`` on the batch, sequence by sequence in frame order (adaptive models).
-
-        A batch holding several frames of one sequence runs as consecutive sub-batches
-        (``VideoSaliency.waves``); each frame's detections are remembered for the next."""
-        if self.video_saliency is None:
-            return predict_once(batch_inputs, samples, rescale)
-        results = [None] * len(samples)
-        for wave in self.video_saliency.waves(samples):
-            if len(wave) == len(samples):
-                sub = batch_inputs
-            else:
-                index = torch.tensor(wave)
-                sub = ({k: v[index] if torch.is_tensor(v) else v for k, v in batch_inputs.items()}
-                       if isinstance(batch_inputs, dict) else batch_inputs[index])
-            out = predict_once(sub, [samples[i] for i in wave], rescale)
-            self.video_saliency.update(out, rescale)
-            for i, result in zip(wave, out, strict=True):
-                results[i] = result
-        return results
-
+    # ------------------------------------------------------------ around the path
     @property
     def grid_generator(self):
         return self.lzu.grid_generator
@@ -264,54 +222,35 @@ class LZUFeaturesMixin:
                     f"zooms every image to grid_generator.output_shape {self.output_shape}, so a "
                     "batch augment that changes the input scale would silently have no effect. "
                     "Remove it (for several scales, train with several output_shape values), or, "
-                    "if it keeps the scale, add its name to lzu.openmmlab.lzu_features."
+                    "if it keeps the scale, add its name to lzu.openmmlab.features_mixin."
                     "SCALE_KEEPING_BATCH_AUGMENTS")
 
-    def record_batch(self, shapes, flips, grids=None):
-        """Each image's valid ``(h, w)`` and flip direction (and, adaptive, its grids), for
-        the next ``zoom_inputs``."""
-        self._lzu_batch = (list(shapes), list(flips), grids)
 
-    def zoom_inputs(self, imgs):
-        """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
-        self.resolve_pad_divisor(imgs)
-        shapes, flips, grids = self._lzu_batch or (None, None, None)
-        self._lzu_batch = None  # used once: a later direct call must not see a stale batch
-        if shapes is not None and len(shapes) != imgs.shape[0]:
-            shapes, flips, grids = None, None, None
-        if grids is None and self.video_saliency is not None:
-            raise UserInputError(
-                f"{type(self).__name__}: an adaptive model zooms through loss/predict (which "
-                "make each image's saliency from its boxes), not a bare extract_feat")
-        return self.lzu.zoom(imgs, shapes, flips, grids)
+def build_grid_generator(cfg):
+    """A grid generator from its config dict (``FixedGrid`` or any registered module)."""
+    if not isinstance(cfg, dict):
+        return cfg  # an already built module
+    cfg = dict(cfg)
+    kind = cfg.pop("type", None)
+    if kind in _GRID_GENERATORS:
+        return _GRID_GENERATORS[kind](**cfg)
+    from mmengine.registry import MODELS
 
-    def unzoom_features(self, feats, state):
-        return self.lzu.unzoom(feats, state)
+    return MODELS.build(dict(cfg, type=kind))
 
-    def extract_feat(self, batch_inputs):
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        zoomed, state = self.zoom_inputs(imgs)
-        feats = self.backbone(zoomed)
-        if self.with_neck:
-            feats = self.neck(feats)
-        return self.unzoom_features(feats, state)
 
-    def timed_extract_feat(self, batch_inputs, data_samples, clock):
-        """``extract_feat`` as ``predict`` runs it, with a clock read between its steps.
+def _default_pad_divisor(data_preprocessor):
+    """The data preprocessor's divisor when it pads to one above 1, else ``None``."""
+    for name in ("pad_size_divisor", "size_divisor"):
+        value = getattr(data_preprocessor, name, None)
+        if value and int(value) > 1:
+            return int(value)
+    return None
 
-        Moves ``data_samples`` to the zoomed frame first (as ``predict`` does; once per
-        sample), then zooms, runs backbone and neck, and unzooms. Returns ``(feats, (t0, t1,
-        t2, t3))``: ``clock()`` before the zoom, after it, after the neck and after the unzoom
-        (latency measurements: ``lzu.openmmlab.latency``).
-        """
-        imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-        t0 = clock()
-        self._to_unzoomed_frame(data_samples, with_gt=False)
-        zoomed, state = self.zoom_inputs(imgs)
-        t1 = clock()
-        feats = self.backbone(zoomed)
-        if self.with_neck:
-            feats = self.neck(feats)
-        t2 = clock()
-        feats = self.unzoom_features(feats, state)
-        return feats, (t0, t1, t2, clock())
+
+def _feature_maps(outs):
+    if torch.is_tensor(outs):
+        return [outs]
+    if isinstance(outs, dict):
+        outs = list(outs.values())
+    return [m for m in outs if torch.is_tensor(m) and m.dim() == 4]

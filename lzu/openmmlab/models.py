@@ -1,29 +1,40 @@
-"""The registered LZU detectors: ``LZU`` + the detector class, each three lines on the mixin.
+"""The registered models: each is a mixin + an OpenMMLab model class, three lines.
 
-2-D (mmdet's registry, so 2-D configs with ``default_scope='mmdet'`` find them and
-mmdet3d configs too): ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``,
+The mixins hold the method: ``detector_mixin`` and ``segmentor_mixin`` (LZU: zoom, the
+model's backbone, unzoom the features), ``fovea_mixin`` (FOVEA: zoom, the whole
+detector, unwarp the boxes). Every model is configured like its OpenMMLab model plus
+``grid_generator=dict(type='FixedGrid', ...)``; the registered names are the config
+``type`` names.
+
+LZU detectors, 2-D (mmdet's registry, so 2-D configs with ``default_scope='mmdet'`` find
+them and mmdet3d configs too): ``LZUFCOS``, ``LZURetinaNet``, ``LZUFasterRCNN``,
 ``LZUMaskRCNN``, ``LZUCenterNet``, ``LZURTMDet``, ``LZUYOLOX``.
-Monocular 3-D (mmdet3d's registry): ``LZUFCOSMono3D``, the paper's model (its
-config keys and checkpoint keys are unchanged: the grid generator has no
-persistent state), and ``LZUSMOKEMono3D``. Every one is configured like its
-detector plus ``grid_generator=dict(type='FixedGrid', ...)``; see
-``lzu.openmmlab.lzu_detector``.
+LZU detectors, monocular 3-D (mmdet3d's registry): ``LZUFCOSMono3D``, the paper's
+model (its config keys and checkpoint keys are unchanged: the grid generator has no
+persistent state), and ``LZUSMOKEMono3D``.
 
 FOVEA's box unwarping (the paper's 2-D baseline, mmdet's registry): ``FoveaFCOS``,
-``FoveaRetinaNet``, ``FoveaFasterRCNN``; see ``lzu.openmmlab.fovea_detector``.
+``FoveaRetinaNet``, ``FoveaFasterRCNN``.
+
+LZU segmentors (mmseg's registry): ``LZUEncoderDecoder`` (FCN, PSPNet, DeepLabV3,
+UPerNet, SegFormer, ... any config whose model is an ``EncoderDecoder``) and
+``LZUCascadeEncoderDecoder`` (OCRNet and other cascades).
 """
 
 from mmdet.models.detectors import FCOS, YOLOX, CenterNet, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet3d.models.detectors import FCOSMono3D, SMOKEMono3D
 from mmdet3d.registry import MODELS
+from mmseg.models.segmentors import CascadeEncoderDecoder, EncoderDecoder
+from mmseg.registry import MODELS as MMSEG_MODELS
 
-from lzu.openmmlab.fovea_detector import FoveaDetectorMixin
-from lzu.openmmlab.lzu_detector import LZUDetectorMixin, ZoomShapeError, scale_metainfo
+from lzu.openmmlab.detector_mixin import LZUDetectorMixin
+from lzu.openmmlab.fovea_mixin import FoveaDetectorMixin
+from lzu.openmmlab.segmentor_mixin import LZUSegmentorMixin
 
-__all__ = ["FoveaFCOS", "FoveaFasterRCNN", "FoveaRetinaNet", "LZUFCOS", "LZUCenterNet", "LZUFCOSMono3D", "LZUFasterRCNN", "LZUMaskRCNN",
-           "LZURTMDet", "LZURetinaNet", "LZUSMOKEMono3D", "LZUYOLOX", "ZoomShapeError",
-           "scale_metainfo"]
+__all__ = ["FoveaFCOS", "FoveaFasterRCNN", "FoveaRetinaNet", "LZUFCOS", "LZUCascadeEncoderDecoder",
+           "LZUCenterNet", "LZUEncoderDecoder", "LZUFCOSMono3D", "LZUFasterRCNN", "LZUMaskRCNN",
+           "LZURTMDet", "LZURetinaNet", "LZUSMOKEMono3D", "LZUYOLOX"]
 
 
 @MODELS.register_module()
@@ -88,3 +99,13 @@ class FoveaRetinaNet(FoveaDetectorMixin, RetinaNet):
 @MMDET_MODELS.register_module()
 class FoveaFasterRCNN(FoveaDetectorMixin, FasterRCNN):
     """Faster R-CNN with FOVEA's zoom and box unwarping."""
+
+
+@MMSEG_MODELS.register_module()
+class LZUEncoderDecoder(LZUSegmentorMixin, EncoderDecoder):
+    """EncoderDecoder with zoom / unzoom."""
+
+
+@MMSEG_MODELS.register_module()
+class LZUCascadeEncoderDecoder(LZUSegmentorMixin, CascadeEncoderDecoder):
+    """CascadeEncoderDecoder with zoom / unzoom."""
