@@ -175,13 +175,17 @@ def _scalar(dtype, data):
     return np.core.multiarray.scalar(dtype, data)
 
 
-def _bytearray(data=b"", encoding=None):
-    """``bytearray`` from bytes or text only: ``bytearray(n)`` would allocate n bytes."""
-    if isinstance(data, str):
-        return bytearray(_latin1_encode(data, encoding or "latin1"))
-    if type(data) is not bytes or encoding is not None:
-        raise _Refused("a bytearray built from something other than bytes or text")
-    return bytearray(data)
+def _from_bytes(kind):
+    """``bytes``/``bytearray`` from bytes or text only: ``bytearray(n)`` would allocate n bytes."""
+
+    def build(data=b"", encoding=None):
+        if isinstance(data, str):
+            return kind(_latin1_encode(data, encoding or "latin1"))
+        if type(data) is not bytes or encoding is not None:
+            raise _Refused(f"{kind.__name__} built from something other than bytes or text")
+        return kind(data)
+
+    return build
 
 
 def _latin1_encode(text, encoding="latin1"):
@@ -204,7 +208,8 @@ def _data_globals():
         found[(module, "_frombuffer")] = _frombuffer
     for module in ("builtins", "__builtin__"):  # protocols 0-2 name sets and bytes by global
         found.update({(module, "set"): set, (module, "frozenset"): frozenset,
-                      (module, "bytearray"): _bytearray, (module, "complex"): complex})
+                      (module, "bytes"): _from_bytes(bytes),
+                      (module, "bytearray"): _from_bytes(bytearray), (module, "complex"): complex})
     found[("_codecs", "encode")] = _latin1_encode
     found[("collections", "OrderedDict")] = collections.OrderedDict
     return found
