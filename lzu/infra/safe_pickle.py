@@ -7,7 +7,11 @@ with an error naming the file and the global it asked for.
 
 Two allowlists: ``TENSOR_GLOBALS`` (a pickled torch tensor: saliency files) and
 ``DATA_GLOBALS`` (plain data: dicts, lists, tuples, sets, strings, bytes, numbers,
-numpy arrays, dtypes and scalars; mmdet3d's info files hold nothing else).
+numpy arrays, dtypes and scalars; mmdet3d's info files hold nothing else). Plain data
+is also memory-safe: numpy objects are rebuilt by checked constructors (a dtype from its
+type code, never from its pickled state, which could place record fields anywhere in
+memory; an array only from as many bytes as it needs), no constructor allocates more
+than the file carries, and the loaded structure is bounded in depth and in size.
 ``load_data_pickle`` is the one reader of info files: ``lzu.data.infos.load_infos``
 and mmengine's ``pkl``/``pickle`` file handler (``SafePickleHandler``, installed by
 ``lzu.openmmlab``, used by ``mmengine.load`` and so by every mmdet3d dataset and
