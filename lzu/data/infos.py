@@ -9,13 +9,12 @@ The nuScenes data check (``check_intrinsics``, ``check_nuscenes_version``,
 
 import os
 import os.path as osp
-import pickle
 
 import numpy as np
 
 from lzu.data.image_check import check_cam2img
 from lzu.infra.errors import DataError, UserInputError
-from lzu.infra.safe_pickle import UnsafePickleError, load_data_pickle
+from lzu.infra.safe_pickle import CorruptPickleError, UnsafePickleError, load_data_pickle
 
 __all__ = ["InfoFileError", "load_infos", "camera_boxes", "record_image_sizes",
            "check_intrinsics", "check_nuscenes_version", "missing_images"]
@@ -40,8 +39,8 @@ def load_infos(path):
         data = load_data_pickle(path)
     except UnsafePickleError as err:
         raise InfoFileError(str(err)) from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as err:
-        raise InfoFileError(f"info file '{path}' is corrupt or not a pickle: {err}") from err
+    except CorruptPickleError as err:
+        raise InfoFileError(f"info file '{path}' is corrupt or not a pickle: {err.reason}") from None
     if isinstance(data, dict) and "infos" in data and "metadata" in data:
         raise InfoFileError(
             f"info file '{path}' is in mmdet3d's v1 format (keys 'infos', 'metadata'); "
@@ -53,7 +52,36 @@ def load_infos(path):
             f"info file '{path}' is not an mmdet3d v2 info file: expected keys "
             f"'data_list' and 'metainfo', found {keys}"
         )
+    _check_structure(path, data["data_list"])
     return data["data_list"]
+
+
+def _check_structure(path, data_list):
+    """The containers lzu reads from v2 infos have the types mmdet3d writes (one line if not)."""
+
+    def refuse(key, expected, value):
+        raise InfoFileError(f"info file '{path}': {key} must be {expected}, found "
+                            f"{type(value).__name__}; rerun `python tools/create_data.py`")
+
+    if not isinstance(data_list, list):
+        refuse("'data_list'", "a list", data_list)
+    for i, info in enumerate(data_list):
+        if not isinstance(info, dict):
+            refuse(f"data_list[{i}]", "a dict", info)
+        for key in ("images", "cam_instances"):
+            if not isinstance(info.get(key, {}), dict):
+                refuse(f"data_list[{i}]['{key}']", "a dict", info[key])
+        for cam, img in info.get("images", {}).items():
+            if not isinstance(img, dict):
+                refuse(f"data_list[{i}]['images'][{cam!r}]", "a dict", img)
+        for cam, instances in info.get("cam_instances", {}).items():
+            if not isinstance(instances, list):
+                refuse(f"data_list[{i}]['cam_instances'][{cam!r}]", "a list", instances)
+            for j, inst in enumerate(instances):
+                bbox = inst.get("bbox") if isinstance(inst, dict) else None
+                if not (isinstance(bbox, list | tuple | np.ndarray) and len(bbox) == 4):
+                    refuse(f"data_list[{i}]['cam_instances'][{cam!r}][{j}]",
+                           "a dict with a 4-number 'bbox'", inst if bbox is None else bbox)
 
 
 def camera_boxes(data_list, cameras=CAMERAS):
