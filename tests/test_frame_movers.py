@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from det2d_fixtures import assert_close_rel
 from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
@@ -79,25 +80,6 @@ def blob_masks(h, w, boxes):
         cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
         out.append((((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1).astype(np.uint8))
     return np.stack(out)
-
-
-@pytest.fixture
-def nms_any_dtype(monkeypatch):
-    """mmcv's CPU NMS and mmdet's mask pasting take float32 only: float64 models get their NMS
-    indices and pasted masks from float32 (indices and 0/1 masks, nothing compared is lost)."""
-    nms = importlib.import_module("mmcv.ops.nms")
-    apply = nms.NMSop.apply
-    monkeypatch.setattr(nms.NMSop, "apply", lambda b, s, *a: apply(b.float(), s.float(), *a))
-    head = importlib.import_module("mmdet.models.roi_heads.mask_heads.fcn_mask_head")
-    paste = head._do_paste_mask
-    monkeypatch.setattr(head, "_do_paste_mask",
-                        lambda m, b, *a, **k: paste(m.float(), b.float(), *a, **k))
-
-
-def assert_close_rel(a, b, rtol=1e-4):
-    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
-    scale = b.abs().max().clamp_min(1e-12)
-    assert ((a - b).abs().max() / scale).item() <= rtol, (a, b)
 
 
 # ------------------------------------------------------------ movers vs the libraries (fast)
@@ -218,7 +200,7 @@ def test_trans_mat_moves_like_mmdet3ds_affine_resize_and_cam2img_stays(down_rati
 
 def test_label_map_larger_than_its_image_is_refused_not_cropped():
     """Issue 23: a label map larger than its image was cropped to the image (27.5 % right)."""
-    from test_segmentation import label_field, pair, seg_samples
+    from seg_fixtures import label_field, pair, seg_samples
 
     _, lzu_model = pair((48, 64))
     lzu_model.train()
@@ -260,13 +242,13 @@ def test_the_repos_own_pipelines_carry_only_fields_the_movers_know(synthetic_roo
 
 @pytest.fixture(scope="module")
 def fcos():
-    from test_any_detector import build_pair
+    from det2d_fixtures import build_pair
 
     return build_pair("fcos")[1]
 
 
 def test_an_unknown_metainfo_key_is_refused_naming_it_the_model_and_how_to_register(fcos):
-    from test_any_detector import det_samples
+    from det2d_fixtures import det_samples
 
     samples = det_samples(192, 320, 1)
     samples[0].set_metainfo(dict(crop_window=(0, 0, 100, 100)))
@@ -277,7 +259,7 @@ def test_an_unknown_metainfo_key_is_refused_naming_it_the_model_and_how_to_regis
 
 
 def test_an_unknown_gt_field_is_refused_and_a_registered_mover_moves_it(fcos):
-    from test_any_detector import det_samples
+    from det2d_fixtures import det_samples
 
     fcos.train()
     samples = det_samples(192, 320, 1, with_gt=True)
