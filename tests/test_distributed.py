@@ -8,6 +8,8 @@ import torch
 from conftest import run_tool
 from helpers import BASELINE, NO_VAL, QUIET_TRAIN
 
+import lzu.openmmlab  # noqa: F401  (checkpoint allowlist)
+
 SEG_UNIFORM = "configs/seg/demo/fcn_uniform_demo.py"
 
 
