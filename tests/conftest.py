@@ -70,3 +70,39 @@ class MarkerExploit:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="session")
+def small_cityscapes(tmp_path_factory):
+    """A tiny synthetic Cityscapes-layout set (4 train + 2 val frames of 64x128); read only."""
+    from lzu.data.synthetic import write_synthetic_cityscapes
+
+    root = str(tmp_path_factory.mktemp("cs3"))
+    write_synthetic_cityscapes(root, train_frames=4, val_frames=2, size=(64, 128), seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def seg_saliency_root(small_cityscapes):
+    """``small_cityscapes`` with the boundary saliency of its training labels as ``s.pkl``."""
+    saliency = os.path.join(small_cityscapes, "s.pkl")
+    if not os.path.isfile(saliency):
+        result = run_tool(["tools/make_saliency.py", "--seg-labels",
+                           os.path.join(small_cityscapes, "gtFine", "train"), "--out", saliency])
+        assert result.returncode == 0, result.stderr[-2000:]
+    return small_cityscapes
+
+
+@pytest.fixture
+def nms_any_dtype(monkeypatch):
+    """mmcv's CPU NMS and mmdet's mask pasting take float32 only: float64 models get their NMS
+    indices and pasted masks from float32 (indices and 0/1 masks, nothing compared is lost)."""
+    import importlib
+
+    nms = importlib.import_module("mmcv.ops.nms")
+    apply = nms.NMSop.apply
+    monkeypatch.setattr(nms.NMSop, "apply", lambda b, s, *a: apply(b.float(), s.float(), *a))
+    head = importlib.import_module("mmdet.models.roi_heads.mask_heads.fcn_mask_head")
+    paste = head._do_paste_mask
+    monkeypatch.setattr(head, "_do_paste_mask",
+                        lambda m, b, *a, **k: paste(m.float(), b.float(), *a, **k))

@@ -100,7 +100,7 @@ def test_lzu_fcos3d_predict_on_cuda_equals_cpu(tmp_path):
 
 
 def test_nuscenes_metric_on_cuda_tensors(synthetic_root, tmp_path):
-    from test_end_to_end import gt_as_predictions, load_pkl, nds_of
+    from mono3d_fixtures import gt_as_predictions, load_pkl, nds_of
 
     data_list = load_pkl(osp.join(synthetic_root, "nuscenes_infos_val.pkl"))["data_list"]
     results = gt_as_predictions(data_list)
@@ -125,7 +125,7 @@ def test_one_amp_training_iteration_is_finite(synthetic_root, tmp_path):
 
 def test_lzu_segmentor_on_cuda_equals_cpu():
     """LZUEncoderDecoder: training loss (labels resized on the host) and predictions."""
-    from test_segmentation import build, label_field, model_cfg, peaked_saliency, seg_samples
+    from seg_fixtures import build, label_field, model_cfg, peaked_saliency, seg_samples
 
     torch.manual_seed(0)
     cpu = build(model_cfg(True, (48, 64), peaked_saliency()))

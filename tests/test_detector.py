@@ -174,7 +174,11 @@ def test_lzu_loss_and_predict(saliency_files):
     total = sum(v for k, v in losses.items() if "loss" in k)
     assert torch.isfinite(total) and total > 0
     total.backward()
-    assert model.backbone.conv1.weight.grad is None or torch.isfinite(model.backbone.conv1.weight.grad).all()
+    # the paper's frozen stem gets no gradient; a trainable backbone layer gets a finite, non-zero one
+    assert not model.backbone.conv1.weight.requires_grad and model.backbone.conv1.weight.grad is None
+    trained = model.backbone.layer4[-1].conv1.weight
+    assert trained.requires_grad and trained.grad is not None
+    assert torch.isfinite(trained.grad).all() and trained.grad.abs().sum() > 0
     assert model.neck.fpn_convs[0].conv.weight.grad.abs().sum() > 0
     assert samples[0].metainfo["scale_factor"] == (0.75, 0.75)
 

@@ -2,23 +2,15 @@
 
 import json
 import os.path as osp
-import pickle
 
-import numpy as np
 import pytest
 import torch
 from conftest import run_tool
+from mono3d_fixtures import CAMERAS, gt_as_predictions, load_pkl, nds_of
 
 import lzu.openmmlab  # noqa: F401  (registers modules and the checkpoint allowlist)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT",
-           "CAM_BACK_RIGHT")
-
-
-def load_pkl(path):
-    with open(path, "rb") as f:
-        return pickle.load(f)
 
 
 def test_converter_gives_cam_instances_for_every_camera_that_sees_a_box(synthetic_root):
@@ -45,42 +37,6 @@ def test_converter_gives_cam_instances_for_every_camera_that_sees_a_box(syntheti
                     assert 0 <= x1 < x2 <= 1600 and 0 <= y1 < y2 <= 900
                 checked += 1
     assert checked >= 3
-
-
-def gt_as_predictions(data_list, noise=0.0, seed=0):
-    """Per-camera results in the format NuScenesMetric.process stores, from cam_instances."""
-    from mmdet3d.structures import CameraInstance3DBoxes
-    from mmengine.structures import InstanceData
-
-    rng = np.random.default_rng(seed)
-    results = []
-    for frame_idx, info in enumerate(data_list):
-        for cam_idx, cam in enumerate(CAMERAS):
-            insts = info["cam_instances"][cam]
-            boxes = np.array([i["bbox_3d"] + i["velocity"] for i in insts],
-                             dtype=np.float32).reshape(-1, 9)
-            boxes[:, 0] += noise * rng.standard_normal(len(boxes)).astype(np.float32)
-            pred = InstanceData()
-            pred.bboxes_3d = CameraInstance3DBoxes(torch.from_numpy(boxes), box_dim=9)
-            pred.scores_3d = torch.ones(len(boxes))
-            pred.labels_3d = torch.tensor([i["bbox_label_3d"] for i in insts], dtype=torch.long)
-            pred.attr_labels = torch.tensor([i["attr_label"] for i in insts], dtype=torch.long)
-            results.append({"pred_instances_3d": pred, "pred_instances": InstanceData(),
-                            "sample_idx": frame_idx * len(CAMERAS) + cam_idx})
-    return results
-
-
-def nds_of(results, root, tmp_path):
-    from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
-
-    metric = DeviceAgnosticNuScenesMetric(
-        data_root=root, ann_file=osp.join(root, "nuscenes_infos_val.pkl"),
-        modality=dict(use_camera=True, use_lidar=False), jsonfile_prefix=str(tmp_path))
-    metric.dataset_meta = {"classes": ["car", "truck", "trailer", "bus", "construction_vehicle",
-                                       "bicycle", "motorcycle", "pedestrian", "traffic_cone",
-                                       "barrier"], "version": "v1.0-mini"}
-    out = metric.compute_metrics(results)
-    return out["pred_instances_3d_NuScenes/NDS"], out
 
 
 def test_nuscenes_metric_runs_on_cpu_and_scores_ground_truth(synthetic_root, tmp_path):

@@ -1,11 +1,10 @@
 """FOVEA's box unwarping on mmdet detectors (lzu.openmmlab.fovea_mixin)."""
 
 import pytest
-import test_any_detector as any_detector
 import torch
 import torch.nn.functional as F
-from test_any_detector import UNIFORM, asymmetric_saliency, det_samples, identity
-from test_lzu_any_model import assert_close_rel, nms_any_dtype  # noqa: F401  (a fixture)
+from det2d_fixtures import UNIFORM, assert_close_rel, asymmetric_saliency, det_samples, identity
+from det2d_fixtures import build_pair as build_detector_pair
 
 import lzu.openmmlab  # noqa: F401  (registers the detectors)
 from lzu.core.box_warp import warp_boxes
@@ -15,7 +14,7 @@ FAMILIES = ("fcos", "faster_rcnn")
 
 
 def build_pair(family, saliency=UNIFORM):
-    return any_detector.build_pair(family, method="fovea", saliency=saliency)
+    return build_detector_pair(family, method="fovea", saliency=saliency)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

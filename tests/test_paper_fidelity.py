@@ -1,7 +1,8 @@
 """Bit-faithful to the paper's released code: saliency file, coarse grids, inverse grids.
 
 ``tests/data/paper_grids.npz`` holds what the paper's own ``FixedGrid`` and
-``invert_grid`` return on CPU for the paper's ``saliency.pkl`` (see NOTICE).
+``invert_grid`` return for the paper's ``saliency.pkl`` (see NOTICE: the non-separable
+inverses with their square root correctly rounded, as on CUDA).
 """
 
 import hashlib
@@ -70,35 +71,20 @@ def test_fixed_grid_reproduces_the_papers_coarse_grid_bit_for_bit(scale, mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scale", SCALES)
 def test_paper_border_equals_the_papers_inverse_grids(scale, mode, device):
-    """Separable (the paper's configs): equal at every pixel. Non-separable: the paper's
-    float32 textbook quadratic cancels, so a one-ulp difference in a float32 square root
-    moves a root by up to 1e-3 of a tile and can flip a border pixel's 1e-8 coverage test;
-    square roots round differently across platforms (torch's vectorised CPU sqrt is not
-    correctly rounded on AVX-512; lzu takes the IEEE root), so there the inverse equals the
-    paper's to the cancellation bound, and coverage differs only on the map's outer ring
-    (at most 10 % of it; measured: up to 6 %, 5 pixels)."""
+    """Bit for bit, at every pixel of every level, separable and non-separable. The
+    non-separable reference is the paper's code with its quadratic's square root correctly
+    rounded (as CUDA computes it): its float32 textbook quadratic cancels, so a one-ulp
+    different root can flip a border pixel's 1e-8 coverage test, and torch's vectorised CPU
+    square root is not correctly rounded on every CPU (lzu takes the correctly rounded root)."""
     coarse = golden(scale, mode, "grid").to(device)
     for level, shape in enumerate(level_shapes(scale), start=3):
         inv = invert_grid(coarse, shape, separable=MODES[mode], border="paper").cpu()
         ref = golden(scale, mode, f"inv_P{level}")
         assert inv.shape == ref.shape
-        where = f"{scale}x {mode} P{level}"
-        if MODES[mode]:
-            err = (inv - ref).abs().max().item()
-            assert err <= 1e-6, f"{where}: max |diff| {err:.3g}"
-            continue
-        covered, covered_ref = ((g.abs() <= 1 + 1e-6).all(-1) for g in (inv, ref))
-        flipped = covered != covered_ref
-        ring = torch.ones_like(flipped)
-        ring[:, 1:-1, 1:-1] = False
-        assert not (flipped & ~ring).any(), f"{where}: coverage differs inside the map"
-        flips = flipped.sum().item() / ring.sum().item()
-        assert flips <= 0.1, f"{where}: coverage differs at {100 * flips:.1f} % of the ring"
-        both = covered & covered_ref
-        err = (inv - ref).abs().amax(-1)[both].max().item()
-        assert err <= 2e-3, f"{where}: max |diff| {err:.3g} where both cover"
-        uncovered = ~covered & ~covered_ref
-        assert torch.equal(inv[uncovered], ref[uncovered]), f"{where}: sentinel"
+        differ = inv != ref
+        assert torch.equal(inv, ref), (
+            f"{scale}x {mode} P{level}: {int(differ.any(-1).sum())} of {differ[..., 0].numel()} "
+            f"pixels differ, max |diff| {(inv - ref).abs().max().item():.3g}")
 
 
 def test_paper_border_sentinel_lands_inside_at_coarse_levels():

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, run_tool
-from test_reliability import BASELINE
+from helpers import BASELINE
 
 from lzu.data.infos import InfoFileError, load_infos
 from lzu.infra.safe_pickle import (

@@ -8,9 +8,11 @@ import os.path as osp
 
 import pytest
 import torch
-from test_any_detector import ROOT, asymmetric_saliency, det_samples, load_config
+from conftest import ROOT
+from det2d_fixtures import asymmetric_saliency, det_samples
 
 import lzu.openmmlab  # noqa: F401  (registers the detectors)
+from lzu.apis.runtime import load_config
 from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.frame_memory import FrameMemory
 from lzu.data.coco_json import AnnotationFileError
@@ -319,9 +321,9 @@ def test_per_image_grids_equal_each_image_with_its_own_fixed_grid():
 
 
 def test_the_dataset_refuses_a_frame_without_fid(tmp_path):
+    from helpers import write_coco_set
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
-    from test_reliability_round3 import write_coco_set
 
     root = write_coco_set(str(tmp_path / "argoverse"))
     path = osp.join(root, "Argoverse-HD", "annotations", "val.json")
@@ -341,7 +343,7 @@ def test_run_sh_points_an_adaptive_experiment_at_its_prior(tmp_path, monkeypatch
     """`sh run.sh det2d/lzu_adaptive_fcos_0.50`: the dataset saliency is the adaptive prior."""
     import pickle
 
-    from test_reliability_round2 import load_tool
+    from helpers import load_tool
 
     tool = load_tool("run_experiment")
     monkeypatch.delenv("SALIENCY", raising=False)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from det2d_fixtures import assert_close_rel
 from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
@@ -79,25 +80,6 @@ def blob_masks(h, w, boxes):
         cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
         out.append((((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1).astype(np.uint8))
     return np.stack(out)
-
-
-@pytest.fixture
-def nms_any_dtype(monkeypatch):
-    """mmcv's CPU NMS and mmdet's mask pasting take float32 only: float64 models get their NMS
-    indices and pasted masks from float32 (indices and 0/1 masks, nothing compared is lost)."""
-    nms = importlib.import_module("mmcv.ops.nms")
-    apply = nms.NMSop.apply
-    monkeypatch.setattr(nms.NMSop, "apply", lambda b, s, *a: apply(b.float(), s.float(), *a))
-    head = importlib.import_module("mmdet.models.roi_heads.mask_heads.fcn_mask_head")
-    paste = head._do_paste_mask
-    monkeypatch.setattr(head, "_do_paste_mask",
-                        lambda m, b, *a, **k: paste(m.float(), b.float(), *a, **k))
-
-
-def assert_close_rel(a, b, rtol=1e-4):
-    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
-    scale = b.abs().max().clamp_min(1e-12)
-    assert ((a - b).abs().max() / scale).item() <= rtol, (a, b)
 
 
 # ------------------------------------------------------------ movers vs the libraries (fast)
@@ -218,7 +200,7 @@ def test_trans_mat_moves_like_mmdet3ds_affine_resize_and_cam2img_stays(down_rati
 
 def test_label_map_larger_than_its_image_is_refused_not_cropped():
     """A label map larger than its image is refused: cropping it to the image would be silent."""
-    from test_segmentation import label_field, pair, seg_samples
+    from seg_fixtures import label_field, pair, seg_samples
 
     _, lzu_model = pair((48, 64))
     lzu_model.train()
@@ -260,13 +242,13 @@ def test_the_repos_own_pipelines_carry_only_fields_the_movers_know(synthetic_roo
 
 @pytest.fixture(scope="module")
 def fcos():
-    from test_any_detector import build_pair
+    from det2d_fixtures import build_pair
 
     return build_pair("fcos")[1]
 
 
 def test_an_unknown_metainfo_key_is_refused_naming_it_the_model_and_how_to_register(fcos):
-    from test_any_detector import det_samples
+    from det2d_fixtures import det_samples
 
     samples = det_samples(192, 320, 1)
     samples[0].set_metainfo(dict(crop_window=(0, 0, 100, 100)))
@@ -277,7 +259,7 @@ def test_an_unknown_metainfo_key_is_refused_naming_it_the_model_and_how_to_regis
 
 
 def test_an_unknown_gt_field_is_refused_and_a_registered_mover_moves_it(fcos):
-    from test_any_detector import det_samples
+    from det2d_fixtures import det_samples
 
     fcos.train()
     samples = det_samples(192, 320, 1, with_gt=True)
@@ -359,9 +341,14 @@ def test_a_scale_changing_batch_augment_is_refused_at_the_first_training_batch()
     assert len(out) == 1
 
 
-def rtmdet_cfg():
+def rtmdet_cfg(narrow=False):
+    """RTMDet-tiny; ``narrow``: a third of its width (fast)."""
     cfg = wheel_config("mmdet", "rtmdet/rtmdet_tiny_8xb32-300e_coco.py")
     cfg.model.bbox_head.num_classes = 3
+    if narrow:
+        cfg.model.backbone.widen_factor = 0.125
+        cfg.model.neck.update(in_channels=[32, 64, 128], out_channels=32)
+        cfg.model.bbox_head.update(in_channels=32, feat_channels=32)
     return cfg
 
 
@@ -416,13 +403,21 @@ def test_train_tool_refuses_a_crop_in_one_line(tmp_path):
 # ------------------------------------------------------------ models vs the plain model
 
 
-def mask_rcnn_cfg():
+def mask_rcnn_cfg(narrow=False):
+    """Mask R-CNN with a ResNet-18; ``narrow``: 16 channels after the backbone (fast)."""
     cfg = wheel_config("mmdet", "mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py")
     cfg.model.backbone.update(depth=18, init_cfg=None)
     cfg.model.neck.in_channels = [64, 128, 256, 512]
     cfg.model.roi_head.bbox_head.num_classes = 3
     cfg.model.roi_head.mask_head.num_classes = 3
     cfg.model.test_cfg.rcnn.score_thr = 0.0
+    if narrow:
+        roi = cfg.model.roi_head
+        cfg.model.neck.out_channels = 16
+        cfg.model.rpn_head.update(in_channels=16, feat_channels=16)
+        roi.bbox_roi_extractor.out_channels = roi.mask_roi_extractor.out_channels = 16
+        roi.bbox_head.update(in_channels=16, fc_out_channels=32)
+        roi.mask_head.update(in_channels=16, conv_out_channels=16)
     return cfg
 
 
@@ -449,12 +444,13 @@ def mask_rcnn_gt(shape, scale=(1.0, 1.0), polygons=False):
     return sample
 
 
-@pytest.mark.parametrize("polygons", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_mask_rcnn_trains_on_the_mask_targets_of_the_resized_image(polygons, nms_any_dtype):
+@pytest.mark.parametrize("polygons, narrow", [
+    (False, False), (True, True), pytest.param(True, False, marks=pytest.mark.slow)])
+def test_mask_rcnn_trains_on_the_mask_targets_of_the_resized_image(polygons, narrow, nms_any_dtype):
     """Masks move with the zoom: Mask R-CNN's losses (mask loss included) equal the plain
     model's on the resized image and resized masks (before: loss_mask off by 2-3 %).
     Float64: float32 rounding in train-mode batch norm alone moves a loss by 3e-4."""
-    plain, lzu_model = pair(mask_rcnn_cfg(), (96, 160))
+    plain, lzu_model = pair(mask_rcnn_cfg(narrow), (96, 160))
     plain.double().train(), lzu_model.double().train()
     imgs = torch.randn(1, 3, 192, 320, dtype=torch.float64) * 50
     torch.manual_seed(3)
@@ -471,9 +467,9 @@ def test_mask_rcnn_trains_on_the_mask_targets_of_the_resized_image(polygons, nms
                 assert_close_rel(b, a)
 
 
-@pytest.mark.slow
-def test_mask_rcnn_predicts_the_masks_of_the_resized_image(nms_any_dtype):
-    plain, lzu_model = pair(mask_rcnn_cfg(), (96, 160))
+@pytest.mark.parametrize("narrow", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_mask_rcnn_predicts_the_masks_of_the_resized_image(narrow, nms_any_dtype):
+    plain, lzu_model = pair(mask_rcnn_cfg(narrow), (96, 160))
     plain.double(), lzu_model.double()
     imgs = torch.randn(1, 3, 192, 320, dtype=torch.float64) * 50
     with torch.no_grad():
@@ -488,12 +484,15 @@ def test_mask_rcnn_predicts_the_masks_of_the_resized_image(nms_any_dtype):
     assert agree > 0.999
 
 
-@pytest.mark.slow
-def test_centernet_boxes_with_a_test_time_border_equal_the_resized_image():
+@pytest.mark.parametrize("narrow", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_centernet_boxes_with_a_test_time_border_equal_the_resized_image(narrow):
     """CenterNet's test pipeline records a crop/pad ``border``: it moves with the zoom (before:
-    boxes shifted by several pixels)."""
+    boxes shifted by several pixels). ``narrow``: 16-channel neck and head (fast)."""
     cfg = wheel_config("mmdet", "centernet/centernet_r18_8xb16-crop512-140e_coco.py")
     cfg.model.bbox_head.num_classes = 3
+    if narrow:
+        cfg.model.neck.num_deconv_filters = (16, 16, 16)
+        cfg.model.bbox_head.update(in_channels=16, feat_channels=16)
     plain, lzu_model = pair(cfg, (96, 160))
     border = np.array([16.0, 176.0, 24.0, 296.0], np.float32)
     imgs = torch.randn(1, 3, 192, 320) * 50
@@ -543,12 +542,18 @@ def smoke_sample(orig, input_shape, with_gt, dtype=torch.float32):
     return sample
 
 
-@pytest.mark.slow
-def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes():
+@pytest.mark.parametrize("narrow", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes(narrow):
     """SMOKE keeps the original camera and moves ``trans_mat`` (before: the mixin scaled
-    ``cam2img`` rows, 3-D boxes off by up to 1.35 m, box loss by 4.5 %)."""
+    ``cam2img`` rows, 3-D boxes off by up to 1.35 m, box loss by 4.5 %). ``narrow``: the
+    DLA-34 and its neck replaced by a ResNet-18 stem and first stage, which give the head the
+    same stride-4, 64-channel map (fast)."""
     cfg = wheel_config("mmdet3d", "smoke/smoke_dla34_dlaneck_gn-all_4xb8-6x_kitti-mono3d.py")
     cfg.model.backbone.init_cfg = None
+    if narrow:
+        cfg.model.backbone = dict(type="mmdet.ResNet", depth=18, num_stages=1, strides=(1,),
+                                  dilations=(1,), out_indices=(0,), init_cfg=None)
+        cfg.model.neck = None
     plain, lzu_model = pair(cfg, (96, 320), scope="mmdet3d")
     imgs = torch.randn(1, 3, 192, 640) * 50
     small = resized(imgs, (96, 320))
@@ -569,11 +574,12 @@ def test_smoke_with_trans_mat_equals_the_resized_image_in_loss_and_3d_boxes():
                                rtol=1e-3)
 
 
-@pytest.mark.slow
-def test_rtmdet_padding_in_its_pipeline_gets_the_backbones_stride_and_equals_the_resized_image():
+@pytest.mark.parametrize("narrow", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_rtmdet_padding_in_its_pipeline_gets_the_backbones_stride_and_equals_the_resized_image(
+        narrow):
     """RTMDet pads in its pipeline and gives its data preprocessor no divisor: the zoomed batch is
     padded to the backbone's largest stride (before: a size mismatch deep in the neck)."""
-    plain, lzu_model = pair(rtmdet_cfg(), (100, 150))
+    plain, lzu_model = pair(rtmdet_cfg(narrow), (100, 150))
     imgs = torch.randn(1, 3, 200, 300) * 50
     padded = torch.zeros(1, 3, 128, 160)
     padded[..., :100, :150] = resized(imgs, (100, 150))
