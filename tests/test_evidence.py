@@ -52,6 +52,110 @@ def test_t_table_matches_scipy():
         assert value == pytest.approx(float(scipy_stats.t.ppf(0.975, df)), abs=2e-3)
 
 
+def test_paired_t_p_matches_scipy_and_holm_by_hand():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for t, df in ((0.3, 1), (2.5, 2), (7.0, 2), (1.2, 5), (3.3, 29)):
+        assert _evidence_stats.t_sf_two_sided(t, df) == pytest.approx(
+            2 * float(scipy_stats.t.sf(t, df)), rel=1e-9)
+    a, b = [3.0, 5.0, 4.5], [1.0, 2.0, 3.0]
+    d = _evidence_stats.paired_difference(a, b)
+    assert d["p"] == pytest.approx(float(scipy_stats.ttest_rel(a, b).pvalue), rel=1e-9)
+    assert _evidence_stats.paired_t_p(0.0, 0.0, 3) == 1.0
+    assert _evidence_stats.paired_t_p(1.0, 0.0, 3) == 0.0
+    assert _evidence_stats.paired_difference([1.0], [0.5])["p"] is None
+    # Holm: sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.04 -> running max 0.06
+    assert _evidence_stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert _evidence_stats.holm([0.5, None, 0.01]) == [pytest.approx(0.5), None,
+                                                       pytest.approx(0.02)]
+    assert _evidence_stats.holm([0.9, 0.8]) == [1.0, 1.0]
+
+
+def _report(diffs, cpu="CPU A", runs=None):
+    """A report of one det2d task: ``diffs`` {(cell, method, metric): [(a, b) per seed]}."""
+    cells = {}
+    for (cell, method, metric), pairs in diffs.items():
+        c = cells.setdefault(cell, {"scale": 0.25 if "0.25" in cell else 0.5,
+                                    "input_scale": 1.0, "methods": {}})
+        uni = c["methods"].setdefault("uniform", {"seeds": [0, 1, 2], "metrics": {}})
+        mean, std = _evidence_stats.mean_std([b for _, b in pairs])
+        uni["metrics"][metric] = {"mean": mean, "std": std, "n": len(pairs)}
+        entry = c["methods"].setdefault(method, {"seeds": [0, 1, 2], "metrics": {}})
+        mean, std = _evidence_stats.mean_std([a for a, _ in pairs])
+        entry["metrics"][metric] = {
+            "mean": mean, "std": std, "n": len(pairs),
+            "diff_vs_uniform": _evidence_stats.paired_difference([a for a, _ in pairs],
+                                                                 [b for _, b in pairs])}
+    metrics = sorted({k[2] for k in diffs}, key=lambda m: m != "AP")
+    task = {"status": "ok", "metrics": metrics, "small_metrics": ["AP_small"],
+            "metric_unit": "percent",
+            "primary": {"cell": "det2d@0.25", "method": "lzu", "metric": "AP"},
+            "runs": [{**r, "iters": 2, "seconds": 1.0} for r in runs or [
+                {"cell": "det2d@0.25", "method": "uniform", "seed": s, "metrics": {}}
+                for s in (0, 1, 2)]], "cells": cells}
+    return {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
+            "machine": {"cpu": cpu, "cores_available": 2}, "tasks": {"det2d": task}}
+
+
+def test_primary_read_on_its_interval_the_rest_only_after_holm():
+    diffs = {("det2d@0.25", "lzu", "AP"): [(4.0, 3.0), (4.6, 3.5), (4.1, 3.2)],
+             ("det2d@0.25", "lzu", "AP_small"): [(1.0, 0.5), (1.2, 0.6), (0.9, 0.5)],
+             ("det2d@0.50", "lzu", "AP"): [(4.0, 5.0), (4.1, 5.4), (3.0, 4.0)],
+             ("det2d@0.50", "lzu", "AP_small"): [(1.0, 1.1), (1.5, 1.2), (1.0, 1.0)],
+             ("det2d@0.25", "fovea", "AP"): [(3.2, 3.0), (3.4, 3.5), (3.1, 3.2)],
+             ("det2d@0.25", "fovea", "AP_small"): [(0.8, 0.5), (1.1, 0.6), (0.9, 0.5)]}
+    report = _report(diffs)
+    comps = evidence.comparisons(report)
+    primary = [c for c in comps if c["primary"]]
+    assert [(c["cell"], c["method"], c["metric"]) for c in primary] == [
+        ("det2d@0.25", "lzu", "AP")]
+    assert primary[0]["resolved"] and primary[0]["lo"] > 0 and "p_holm" not in primary[0]
+    secondary = [c for c in comps if not c["primary"]]
+    assert len(secondary) == 5
+    ps = [c["p"] for c in secondary]
+    assert [c["p_holm"] for c in secondary] == pytest.approx(_evidence_stats.holm(ps))
+    # a secondary whose own interval excludes 0 is not resolved unless it survives Holm
+    plain = [c for c in secondary if c["lo"] > 0 or c["hi"] < 0]
+    assert plain and any(not c["resolved"] for c in plain) and any(c["resolved"] for c in plain)
+    assert all(c["resolved"] == (c["p_holm"] < evidence.ALPHA) for c in secondary)
+    md = evidence.report_markdown(report)
+    assert md.index("Primary comparisons") < md.index("Secondary comparisons")
+    assert "resolved, better than uniform" in md and "| Holm p |" in md
+    table = evidence.readme_table(report)
+    assert "(primary)" in table and "FOVEA − uniform" in table
+
+
+def test_merge_json_shows_the_same_seed_machine_spread(tmp_path, capsys):
+    diffs = {("det2d@0.25", "lzu", "AP"): [(4.0, 3.0), (4.6, 3.5), (4.1, 3.2)],
+             ("det2d@0.25", "lzu", "AP_small"): [(1.0, 0.5), (1.2, 0.6), (0.9, 0.5)]}
+
+    def runs(shift):
+        return [{"cell": "det2d@0.25", "method": m, "seed": s, "scale": 0.25,
+                 "metrics": {"AP": v + (shift if s == 0 else 0.0)}}
+                for m, vals in (("lzu", (4.0, 4.6, 4.1)), ("uniform", (3.0, 3.5, 3.2)))
+                for s, v in enumerate(vals)]
+
+    mine = _report(diffs, "Xeon", runs(0.0))
+    other = _report(diffs, "EPYC", runs(0.7))
+    (tmp_path / "evidence.json").write_text(json.dumps(mine))
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert "Same seed on another machine" not in evidence.report_markdown(mine)
+    evidence.main(["--from-json", "--out", str(tmp_path), "--merge-json",
+                   str(tmp_path / "other.json")])
+    merged = json.loads((tmp_path / "evidence.json").read_text())
+    assert list(merged["other_machines"]) == ["EPYC"]
+    spread = evidence.machine_spread(merged)
+    assert spread == [pytest.approx({"task": "det2d", "cpu": "EPYC", "metric": "AP", "pairs": 6,
+                                     "differ": 2, "max_abs": 0.7, "mean_abs": 1.4 / 6,
+                                     "seed_std": spread[0]["seed_std"]})]
+    md = (tmp_path / "evidence.md").read_text()
+    assert "Same seed on another machine" in md and "| det2d | EPYC | AP | 6 | 2 | 0.70 |" in md
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="same CPU"):
+        evidence.main(["--from-json", "--out", str(tmp_path), "--merge-json",
+                       str(tmp_path / "evidence.json")])
+
+
 # ----------------------------------------------------------------------------- data
 
 def test_street_set_boxes_follow_the_perspective_law(tmp_path):

@@ -27,6 +27,9 @@ from lzu.infra.workdir import file_sha256
 NAME = "det2d"
 METRICS = ("AP", "AP_small", "AP50", "AP_medium", "AP_large", "AP_car", "AP_person")
 SMALL_METRICS = ("AP_small",)
+#: the one comparison declared before running (cell, method, metric): reported with its
+#: plain 95 % interval; every other one is Holm-corrected (tools/evidence.py)
+PRIMARY = ("det2d@0.25", "lzu", "AP")
 METRIC_UNIT = "percent"  # every metric, 0-100
 FRAME = (288, 512)  # (H, W) at full resolution
 CONFIGS = {"uniform": "configs/evidence/det2d_uniform.py", "lzu": "configs/evidence/det2d_lzu.py",
