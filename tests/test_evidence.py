@@ -357,3 +357,157 @@ def test_the_report_is_written_to_its_folder_and_readme_is_untouched(tmp_path):
     with open(readme, "rb") as f:
         assert f.read() == before
     assert os.stat(readme).st_mtime_ns == mtime
+
+
+# ----------------------------------------------------------------------------- published results
+
+def test_a_repeated_task_name_is_refused():
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="more than once"):
+        evidence.parse_args(["--tasks", "det2d", "det2d"])
+
+
+def _task_record(cell, ap):
+    runs = [{"cell": cell, "method": m, "scale": 0.25, "input_scale": 1.0, "seed": s,
+             "iters": 2, "seconds": 1.0, "metrics": {"AP": ap + d + 0.1 * s, "AP_small": 0.5}}
+            for m, d in (("uniform", 0.0), ("lzu", 0.3)) for s in (0, 1, 2)]
+    return {"task": "det2d", "status": "ok", "metrics": ["AP", "AP_small"],
+            "small_metrics": ["AP_small"], "metric_unit": "percent", "prepared": {},
+            "primary": {"cell": cell, "method": "lzu", "metric": "AP"}, "runs": runs,
+            "seconds": 6.0}
+
+
+def _published(tmp_path):
+    previous = {"schema": 1, "git_sha": "a" * 40, "wall_seconds": 60.0,
+                "machine": {"cpu": "Old CPU", "cores_available": 2},
+                "options": {"quick": False, "seeds": [0, 1, 2], "tasks": list(evidence.TASKS)},
+                "tasks": {}}
+    for name in evidence.TASKS:
+        task = _task_record(f"{name}@0.25", 3.0)
+        task["cells"] = evidence.summarise(task)
+        previous["tasks"][name] = task
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "evidence.json").write_text(json.dumps(previous))
+    return previous, out
+
+
+def test_a_subset_run_keeps_the_other_tasks_published_results(tmp_path, monkeypatch):
+    previous, out = _published(tmp_path)
+    wd = tmp_path / "wd"
+
+    def fake_run_tasks(args):
+        os.makedirs(wd / "det2d", exist_ok=True)
+        (wd / "det2d" / "task.json").write_text(json.dumps(_task_record("det2d@0.25", 5.0)))
+        return {"det2d": {"status": "ok", "threads": 1}}
+
+    monkeypatch.setattr(evidence, "run_tasks", fake_run_tasks)
+    evidence.main(["--tasks", "det2d", "--work-dir", str(wd), "--out", str(out)])
+    report = json.loads((out / "evidence.json").read_text())
+    assert list(report["tasks"]) == list(evidence.TASKS)
+    assert report["tasks"]["det2d"]["runs"][0]["metrics"]["AP"] == 5.0  # the new run
+    for name in ("seg", "det3d"):  # kept, with where they came from
+        assert report["tasks"][name]["runs"] == previous["tasks"][name]["runs"]
+        assert report["tasks"][name]["provenance"]["cpu"] == "Old CPU"
+    md = (out / "evidence.md").read_text()
+    assert "seg: kept from an earlier run" in md and "det3d@0.25" in md
+
+
+def test_a_failed_task_fails_the_command_and_keeps_its_published_results(tmp_path, monkeypatch):
+    from lzu.infra.errors import UserInputError
+
+    previous, out = _published(tmp_path)
+    monkeypatch.setattr(evidence, "run_tasks", lambda args: {
+        "det2d": {"status": "failed", "why": "boom", "log": "x.log"}})
+    with pytest.raises(UserInputError, match="not measured: det2d"):
+        evidence.main(["--tasks", "det2d", "--work-dir", str(tmp_path / "wd"), "--out", str(out)])
+    report = json.loads((out / "evidence.json").read_text())
+    assert report["tasks"]["det2d"]["runs"] == previous["tasks"]["det2d"]["runs"]
+    assert report["tasks"]["det2d"]["rerun"]["status"] == "failed"
+    assert "the latest rerun did not finish (failed: boom)" in (out / "evidence.md").read_text()
+
+
+class _FakeTask:
+    """A task module whose data are two label files and an image, and whose runs are counted."""
+
+    NAME, METRICS, SMALL_METRICS, PRIMARY = "det2d", ("AP", "AP_small"), ("AP_small",), (
+        "c", "lzu", "AP")
+
+    def __init__(self):
+        self.runs = 0
+
+    def prepare(self, work_dir, quick, log):
+        root = osp.join(work_dir, "data")
+        os.makedirs(root, exist_ok=True)
+        for name, text in (("train.json", "[1, 2, 3]"), ("val.json", "[4, 5, 6]"),
+                           ("frame.jpg", "pixels")):
+            if not osp.isfile(osp.join(root, name)):
+                with open(osp.join(root, name), "w") as f:
+                    f.write(text)
+        return {"saliency_sha256": "s", "data": {"train_boxes": 3}}
+
+    def cells(self, quick):
+        return [{"cell": "c", "method": "uniform", "scale": 0.25, "input_scale": 1.0}]
+
+    def run(self, work_dir, cell, seed, quick, log):
+        self.runs += 1
+        return {"metrics": {"AP": 1.0, "AP_small": 0.5}, "config_sha256": "0" * 64,
+                "iters": 2, "seconds": 0.1}
+
+
+def test_a_cached_run_is_reused_only_when_data_code_and_packages_are_the_same(
+        tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = _FakeTask()
+    module = types.ModuleType("_fake_evidence_task")
+    for attr in ("NAME", "METRICS", "SMALL_METRICS", "PRIMARY", "prepare", "cells", "run"):
+        setattr(module, attr, getattr(fake, attr))
+    monkeypatch.setitem(sys.modules, "_fake_evidence_task", module)
+    monkeypatch.setattr(evidence, "task_module", lambda task: "_fake_evidence_task")
+    argv = ["--worker", "det2d", "--work-dir", str(tmp_path), "--seeds", "0", "--quick"]
+    evidence.worker(evidence.parse_args(argv))
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 1  # reused
+    # the validation labels changed in place, same size: the run is redone
+    val = tmp_path / "det2d" / "data" / "val.json"
+    size = val.stat().st_size
+    val.write_text("[4, 5, 7]")
+    assert val.stat().st_size == size
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 2
+    # an image's content
+    (tmp_path / "det2d" / "data" / "frame.jpg").write_text("pixelz")
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 3
+    # an installed package's version
+    versions = evidence.package_versions()
+    assert set(evidence.PACKAGES) <= set(versions) and versions["torch"]
+    monkeypatch.setattr(evidence, "package_versions", lambda: {**versions, "mmdet": "0.0"})
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 4
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 4
+    # the code fingerprint covers every tool the tasks run and lzu's data files
+    files = evidence.code_files()
+    for rel in ("tools/make_synthetic_nuscenes.py", "tools/create_data.py", "tools/train.py"):
+        assert osp.join(ROOT, rel) in files
+
+
+def test_det2d_cells_hold_the_five_methods_with_their_configs():
+    from lzu.apis.evidence import det2d as _evidence_det2d
+
+    for quick in (False, True):
+        cells = _evidence_det2d.cells(quick)
+        for scale in ((0.25,) if quick else (0.25, 0.5)):
+            assert {c["method"] for c in cells if c["cell"] == f"det2d@{scale:.2f}"} == set(
+                _evidence_det2d.METHODS)
+    from mmengine.config import Config
+
+    for method in ("lzu_adaptive", "fovea_adaptive"):
+        cfg = Config.fromfile(osp.join(ROOT, _evidence_det2d.CONFIGS[method]))
+        assert cfg.model.grid_generator.type == "AdaptiveGrid"
+        assert cfg.test_dataloader.sampler.type == "SequenceOrderSampler"
+        assert "prev_gt_bboxes" in cfg.train_dataloader.dataset.pipeline[-1]["meta_keys"]

@@ -9,8 +9,10 @@ cells, run; the contract is in ``lzu.apis.evidence``) one worker process prepare
 the synthetic data and saliency (the existing tools, from the training labels), then trains
 and tests every (cell, method, seed) in that process with mmengine's Runner. Every run's
 result is written atomically to <work-dir>/<task>/runs/; a rerun reuses a finished run when
-its cell, seed, options, thread count, data/saliency record and code fingerprint (sha256
-of lzu/, configs/ and tools/*evidence*.py) all match, and says so. det2d and seg share the
+its cell, seed, options, thread count, saliency, data content (sha256 of every file under the
+task's data folders: images, label files, infos), code (sha256 of all of lzu/, configs/ and
+tools/) and installed package versions (torch, mmcv, mmengine, mmdet, mmdet3d, mmseg, numpy)
+all match, and says so. A task named twice in --tasks is refused. det2d and seg share the
 cores (--jobs 2: two workers at once, one core each): each task's data are prepared first,
 its runs are then split into shards of ``SHARD_RUNS`` that any free core takes (longest
 first), and a last pass of that task's worker gathers the shards' runs (reusing every one)
@@ -23,8 +25,13 @@ time; per cell mean +- std over seeds and the paired difference method - uniform
 95 % Student-t interval; git sha, machine, options), evidence.md (the full report, made
 from the JSON by ``report_markdown``: provenance, tables, figure, paired differences),
 evidence.png (primary and small-object metric vs output size, one line per method, error
-bars = std over seeds). README.md is never edited. A task whose module is missing or whose
-worker fails is reported as such in all three.
+bars = std over seeds). README.md is never edited (``--from-json --readme-table`` prints its
+short table). The outputs are merged into an existing evidence.json under --out: a task this
+run did not run (a subset, --tasks det2d) keeps its published record, marked with its own
+provenance; a task whose module is missing or whose worker fails keeps its published record
+too (the failure noted), and the command then exits non-zero. Each task declares one primary
+comparison; every other one is Holm-corrected (``comparisons``); ``--merge-json`` adds another
+machine's runs for the same-seed machine-to-machine spread.
 """
 
 from lzu.infra.bootstrap import bootstrap
@@ -105,6 +112,9 @@ def parse_args(argv=None):
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown:
         raise UserInputError(f"unknown task(s) {unknown}: choose from {list(TASKS)}")
+    if len(set(args.tasks)) != len(args.tasks):
+        raise UserInputError(f"--tasks names a task more than once: {args.tasks} (one worker "
+                             "per task and data set)")
     if args.seeds is None:
         args.seeds = [0, 1] if args.quick else [0, 1, 2]
     if len(set(args.seeds)) != len(args.seeds):
@@ -126,22 +136,60 @@ def _shard(text):
 
 # ----------------------------------------------------------------------------- worker side
 
-def code_fingerprint():
-    """sha256 of every file whose change can change a result: lzu/**/*.py (the evidence tasks
-    and the saliency builder included), configs/**/*.py, tools/*evidence*.py and
-    tools/make_saliency.py."""
-    h = hashlib.sha256()
+#: installed packages whose version can change a result
+PACKAGES = ("torch", "mmcv", "mmengine", "mmdet", "mmdet3d", "mmseg", "numpy")
+
+
+def code_files():
+    """Every file whose change can change a result: all of lzu/ and configs/ (the evidence
+    tasks, the saliency builder, data writers and their data files) and every tool under
+    tools/ (the tasks run some of them); caches (``__pycache__``, ``*.pyc``) left out."""
     paths = []
-    for top in ("lzu", "configs"):
+    for top in ("lzu", "configs", "tools"):
         for dirpath, dirnames, files in os.walk(osp.join(ROOT, top)):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            paths += [osp.join(dirpath, f) for f in files if f.endswith(".py")]
-    paths += [osp.join(TOOLS, f) for f in os.listdir(TOOLS)
-              if "evidence" in f and f.endswith(".py") or f == "make_saliency.py"]
-    for path in sorted(paths):
+            paths += [osp.join(dirpath, f) for f in files if not f.endswith(".pyc")]
+    return sorted(paths)
+
+
+def code_fingerprint():
+    """sha256 over ``code_files()``: each file's repository path and content."""
+    h = hashlib.sha256()
+    for path in code_files():
         h.update(osp.relpath(path, ROOT).encode())
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def package_versions():
+    """``{package: installed version or None}`` of ``PACKAGES`` (read from the installed
+    metadata, nothing imported), and the Python version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def data_fingerprint(task_dir):
+    """sha256 of the content of every file under the task's data folders (``<task dir>/data*``:
+    images, label files, infos), each with its path relative to the task dir."""
+    h = hashlib.sha256()
+    roots = sorted(d for d in os.listdir(task_dir)
+                   if d.startswith("data") and osp.isdir(osp.join(task_dir, d)))
+    for root in roots:
+        for dirpath, dirnames, files in os.walk(osp.join(task_dir, root)):
+            dirnames.sort()
+            for name in sorted(files):
+                path = osp.join(dirpath, name)
+                h.update(osp.relpath(path, task_dir).encode())
+                with open(path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
 
 
@@ -174,6 +222,8 @@ def worker(args):
     prep = module.prepare(wd, args.quick, lambda m: say(f"{task}: {m}"))
     prep_seconds = time.time() - start
     code = code_fingerprint()
+    packages = package_versions()
+    data_sha = data_fingerprint(wd)
     cells = module.cells(args.quick)
     todo = [(c, s) for c in cells for s in args.seeds]
     if args.plan:
@@ -184,14 +234,15 @@ def worker(args):
     for i in range(first, len(todo), every):
         cell, seed = todo[i]
         key = {"cell": cell, "seed": seed, "quick": args.quick, "code": code,
-               "threads": torch.get_num_threads(),
+               "packages": packages, "threads": torch.get_num_threads(),
                "prepared": {"saliency_sha256": prep.get("saliency_sha256"),
-                            "data": prep.get("data")}}
+                            "data": prep.get("data"), "data_sha256": data_sha}}
         path = osp.join(wd, "runs", run_id(cell, seed) + ".json")
         old = _read_json(path)
         where = f"{task}: [{i + 1}/{len(todo)}] {cell['cell']} {cell['method']} seed {seed}"
         if old is not None and old.get("key") == key:
-            say(f"{where}: reusing the finished run (same cell, seed, options, data and code)")
+            say(f"{where}: reusing the finished run (same cell, seed, options, threads, data, "
+                "code and packages)")
             runs.append(old["result"])
             continue
         say(where)
@@ -208,6 +259,7 @@ def worker(args):
                "primary": dict(zip(("cell", "method", "metric"), module.PRIMARY, strict=True)),
                "metric_unit": getattr(module, "METRIC_UNIT", None),
                "prepare_seconds": round(prep_seconds, 1), "code_sha256": code, "runs": runs,
+               "data_sha256": data_sha, "packages": packages,
                "torch_threads": torch.get_num_threads(),
                "seconds": round(prep_seconds + sum(r["seconds"] for r in runs), 1)}
     atomic_write_json(osp.join(wd, "task.json"), summary)
@@ -660,15 +712,18 @@ def report_markdown(report):
              "",
              f"This file is generated from `evidence.json` by `tools/evidence.py`; what the "
              f"benchmark runs and how to read it: [{READING_DOC}]({READING_DOC}).",
-             "",
-             markdown(report).rstrip(),
-             "",
-             "![metric vs output size](evidence.png)",
-             "",
-             "Paired differences (method − uniform, same seed; Δ [95 % CI], paired t-test p):",
-             "",
-             reading(report),
              ""]
+    kept = _provenance_lines(report)
+    if kept:
+        lines += ["Records not from the run above:", "", *kept, ""]
+    lines += [markdown(report).rstrip(),
+              "",
+              "![metric vs output size](evidence.png)",
+              "",
+              "Paired differences (method − uniform, same seed; Δ [95 % CI], paired t-test p):",
+              "",
+              reading(report),
+              ""]
     spread = spread_markdown(report)
     if spread:
         lines += [spread]
@@ -685,6 +740,7 @@ def collect(args, started, outcomes):
         task = _read_json(osp.join(args.work_dir, name, "task.json"))
         task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
+        task["provenance"] = provenance(args)
         tasks[name] = task
     return {"schema": SCHEMA, "git_sha": _git_sha(), "machine": machine(),
             "wall_seconds": round(time.time() - started, 1),
@@ -693,6 +749,65 @@ def collect(args, started, outcomes):
                         "work_dir": osp.relpath(args.work_dir, ROOT)
                         if args.work_dir.startswith(ROOT) else args.work_dir},
             "tasks": tasks}
+
+
+def provenance(args):
+    """Where and how a task's record was measured: git sha, CPU, options, when (UTC)."""
+    return {"git_sha": _git_sha(), "cpu": machine()["cpu"], "quick": args.quick,
+            "seeds": list(args.seeds),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def keep_published(report, previous):
+    """Merge this run's ``report`` into the ``previous`` one under the same --out, so a subset
+    run or a failed task never loses published results: a measured task of ``previous`` that
+    this run did not run is kept as it was, and one that this run tried but could not measure
+    (failed, missing) keeps its published record with the failure noted (``rerun``). Kept
+    records carry their own ``provenance`` (from ``previous`` when they had none). Another
+    machine's merged runs (``other_machines``) are kept too. A previous report of the other
+    kind (--quick vs full) is not merged."""
+    if not previous or not isinstance(previous.get("tasks"), dict) or \
+            bool(previous.get("options", {}).get("quick")) != bool(report["options"]["quick"]):
+        return report
+    tasks = dict(report["tasks"])
+    for name, old in previous["tasks"].items():
+        new = tasks.get(name)
+        if not isinstance(old, dict) or (new is not None and new.get("status") == "ok"):
+            continue
+        if old.get("status") != "ok":
+            tasks.setdefault(name, old)
+            continue
+        old = {**old, "provenance": old.get("provenance") or {
+            "git_sha": previous.get("git_sha"), "cpu": previous.get("machine", {}).get("cpu"),
+            "quick": previous.get("options", {}).get("quick"),
+            "seeds": previous.get("options", {}).get("seeds")}}
+        if new is not None:
+            old["rerun"] = {k: v for k, v in new.items() if k in ("status", "why", "log")}
+        tasks[name] = old
+    order = [n for n in TASKS if n in tasks] + [n for n in tasks if n not in TASKS]
+    report["tasks"] = {n: tasks[n] for n in order}
+    for cpu, entry in previous.get("other_machines", {}).items():
+        if cpu != report["machine"]["cpu"]:
+            report.setdefault("other_machines", {}).setdefault(cpu, entry)
+    return report
+
+
+def _provenance_lines(report):
+    """One line per task measured elsewhere or earlier than the report's own run, and per
+    task whose rerun failed (its published record kept)."""
+    lines = []
+    for name, task in report["tasks"].items():
+        prov = task.get("provenance") or {}
+        if prov and (prov.get("git_sha") != report["git_sha"]
+                     or prov.get("cpu") != report["machine"]["cpu"]):
+            lines.append(f"- {name}: kept from an earlier run at git "
+                         f"`{str(prov.get('git_sha'))[:12]}` on {prov.get('cpu')}"
+                         + (f", seeds {', '.join(map(str, prov['seeds']))}"
+                            if prov.get("seeds") else "") + ".")
+        if task.get("rerun"):
+            lines.append(f"- {name}: the latest rerun did not finish ({task['rerun']['status']}: "
+                         f"{task['rerun'].get('why', '')}); the record shown is the earlier one.")
+    return lines
 
 
 def write_outputs(report, out):
@@ -858,12 +973,19 @@ def main(argv=None):
     else:
         outcomes = run_tasks(args)
         report = collect(args, started, outcomes)
+    report = keep_published(report, _read_json(osp.join(args.out, "evidence.json")))
     for path, other in others:
         merge_machine(report, other, path)
     write_outputs(report, args.out)
     say(f"wrote {args.out}/evidence.json, evidence.md, evidence.png "
         f"({report['wall_seconds'] / 60:.1f} min)")
     print(markdown(report))
+    failed = [] if args.report_only else [
+        f"{n} ({outcomes[n]['status']}: {outcomes[n].get('why', '')})" for n in args.tasks
+        if outcomes[n]["status"] != "ok"]
+    if failed:
+        raise UserInputError(f"not measured: {'; '.join(failed)}; the published results of "
+                             f"these tasks, if any, are kept in {args.out}/evidence.json")
     return None
 
 
