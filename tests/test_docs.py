@@ -190,3 +190,20 @@ def test_readme_evidence_figures_are_the_reports():
     assert len(intervals) >= 6
     missing = [i for i in intervals if i not in report]
     assert not missing, f"README intervals not in docs/evidence.md: {missing}"
+
+
+def test_readme_evidence_table_is_made_from_the_json():
+    """README's short evidence table is the one tools/evidence.py makes from docs/evidence.json
+    (`python tools/evidence.py --from-json --readme-table` prints it), so a rerun cannot leave
+    it stale."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("_evidence_tool",
+                                                  osp.join(ROOT, "tools", "evidence.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    table = tool.readme_table(json.loads(read("docs/evidence.json")))
+    assert table in read("README.md"), (
+        "README.md's evidence table differs from docs/evidence.json: paste the output of "
+        "`python tools/evidence.py --from-json --readme-table`")

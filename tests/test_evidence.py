@@ -52,6 +52,110 @@ def test_t_table_matches_scipy():
         assert value == pytest.approx(float(scipy_stats.t.ppf(0.975, df)), abs=2e-3)
 
 
+def test_paired_t_p_matches_scipy_and_holm_by_hand():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for t, df in ((0.3, 1), (2.5, 2), (7.0, 2), (1.2, 5), (3.3, 29)):
+        assert _evidence_stats.t_sf_two_sided(t, df) == pytest.approx(
+            2 * float(scipy_stats.t.sf(t, df)), rel=1e-9)
+    a, b = [3.0, 5.0, 4.5], [1.0, 2.0, 3.0]
+    d = _evidence_stats.paired_difference(a, b)
+    assert d["p"] == pytest.approx(float(scipy_stats.ttest_rel(a, b).pvalue), rel=1e-9)
+    assert _evidence_stats.paired_t_p(0.0, 0.0, 3) == 1.0
+    assert _evidence_stats.paired_t_p(1.0, 0.0, 3) == 0.0
+    assert _evidence_stats.paired_difference([1.0], [0.5])["p"] is None
+    # Holm: sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.04 -> running max 0.06
+    assert _evidence_stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert _evidence_stats.holm([0.5, None, 0.01]) == [pytest.approx(0.5), None,
+                                                       pytest.approx(0.02)]
+    assert _evidence_stats.holm([0.9, 0.8]) == [1.0, 1.0]
+
+
+def _report(diffs, cpu="CPU A", runs=None):
+    """A report of one det2d task: ``diffs`` {(cell, method, metric): [(a, b) per seed]}."""
+    cells = {}
+    for (cell, method, metric), pairs in diffs.items():
+        c = cells.setdefault(cell, {"scale": 0.25 if "0.25" in cell else 0.5,
+                                    "input_scale": 1.0, "methods": {}})
+        uni = c["methods"].setdefault("uniform", {"seeds": [0, 1, 2], "metrics": {}})
+        mean, std = _evidence_stats.mean_std([b for _, b in pairs])
+        uni["metrics"][metric] = {"mean": mean, "std": std, "n": len(pairs)}
+        entry = c["methods"].setdefault(method, {"seeds": [0, 1, 2], "metrics": {}})
+        mean, std = _evidence_stats.mean_std([a for a, _ in pairs])
+        entry["metrics"][metric] = {
+            "mean": mean, "std": std, "n": len(pairs),
+            "diff_vs_uniform": _evidence_stats.paired_difference([a for a, _ in pairs],
+                                                                 [b for _, b in pairs])}
+    metrics = sorted({k[2] for k in diffs}, key=lambda m: m != "AP")
+    task = {"status": "ok", "metrics": metrics, "small_metrics": ["AP_small"],
+            "metric_unit": "percent",
+            "primary": {"cell": "det2d@0.25", "method": "lzu", "metric": "AP"},
+            "runs": [{**r, "iters": 2, "seconds": 1.0} for r in runs or [
+                {"cell": "det2d@0.25", "method": "uniform", "seed": s, "metrics": {}}
+                for s in (0, 1, 2)]], "cells": cells}
+    return {"git_sha": "0" * 40, "wall_seconds": 60.0, "options": {"seeds": [0, 1, 2]},
+            "machine": {"cpu": cpu, "cores_available": 2}, "tasks": {"det2d": task}}
+
+
+def test_primary_read_on_its_interval_the_rest_only_after_holm():
+    diffs = {("det2d@0.25", "lzu", "AP"): [(4.0, 3.0), (4.6, 3.5), (4.1, 3.2)],
+             ("det2d@0.25", "lzu", "AP_small"): [(1.0, 0.5), (1.2, 0.6), (0.9, 0.5)],
+             ("det2d@0.50", "lzu", "AP"): [(4.0, 5.0), (4.1, 5.4), (3.0, 4.0)],
+             ("det2d@0.50", "lzu", "AP_small"): [(1.0, 1.1), (1.5, 1.2), (1.0, 1.0)],
+             ("det2d@0.25", "fovea", "AP"): [(3.2, 3.0), (3.4, 3.5), (3.1, 3.2)],
+             ("det2d@0.25", "fovea", "AP_small"): [(0.8, 0.5), (1.1, 0.6), (0.9, 0.5)]}
+    report = _report(diffs)
+    comps = evidence.comparisons(report)
+    primary = [c for c in comps if c["primary"]]
+    assert [(c["cell"], c["method"], c["metric"]) for c in primary] == [
+        ("det2d@0.25", "lzu", "AP")]
+    assert primary[0]["resolved"] and primary[0]["lo"] > 0 and "p_holm" not in primary[0]
+    secondary = [c for c in comps if not c["primary"]]
+    assert len(secondary) == 5
+    ps = [c["p"] for c in secondary]
+    assert [c["p_holm"] for c in secondary] == pytest.approx(_evidence_stats.holm(ps))
+    # a secondary whose own interval excludes 0 is not resolved unless it survives Holm
+    plain = [c for c in secondary if c["lo"] > 0 or c["hi"] < 0]
+    assert plain and any(not c["resolved"] for c in plain) and any(c["resolved"] for c in plain)
+    assert all(c["resolved"] == (c["p_holm"] < evidence.ALPHA) for c in secondary)
+    md = evidence.report_markdown(report)
+    assert md.index("Primary comparisons") < md.index("Secondary comparisons")
+    assert "resolved, better than uniform" in md and "| Holm p |" in md
+    table = evidence.readme_table(report)
+    assert "(primary)" in table and "FOVEA − uniform" in table
+
+
+def test_merge_json_shows_the_same_seed_machine_spread(tmp_path, capsys):
+    diffs = {("det2d@0.25", "lzu", "AP"): [(4.0, 3.0), (4.6, 3.5), (4.1, 3.2)],
+             ("det2d@0.25", "lzu", "AP_small"): [(1.0, 0.5), (1.2, 0.6), (0.9, 0.5)]}
+
+    def runs(shift):
+        return [{"cell": "det2d@0.25", "method": m, "seed": s, "scale": 0.25,
+                 "metrics": {"AP": v + (shift if s == 0 else 0.0)}}
+                for m, vals in (("lzu", (4.0, 4.6, 4.1)), ("uniform", (3.0, 3.5, 3.2)))
+                for s, v in enumerate(vals)]
+
+    mine = _report(diffs, "Xeon", runs(0.0))
+    other = _report(diffs, "EPYC", runs(0.7))
+    (tmp_path / "evidence.json").write_text(json.dumps(mine))
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert "Same seed on another machine" not in evidence.report_markdown(mine)
+    evidence.main(["--from-json", "--out", str(tmp_path), "--merge-json",
+                   str(tmp_path / "other.json")])
+    merged = json.loads((tmp_path / "evidence.json").read_text())
+    assert list(merged["other_machines"]) == ["EPYC"]
+    spread = evidence.machine_spread(merged)
+    assert spread == [pytest.approx({"task": "det2d", "cpu": "EPYC", "metric": "AP", "pairs": 6,
+                                     "differ": 2, "max_abs": 0.7, "mean_abs": 1.4 / 6,
+                                     "seed_std": spread[0]["seed_std"]})]
+    md = (tmp_path / "evidence.md").read_text()
+    assert "Same seed on another machine" in md and "| det2d | EPYC | AP | 6 | 2 | 0.70 |" in md
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="same CPU"):
+        evidence.main(["--from-json", "--out", str(tmp_path), "--merge-json",
+                       str(tmp_path / "evidence.json")])
+
+
 # ----------------------------------------------------------------------------- data
 
 def test_street_set_boxes_follow_the_perspective_law(tmp_path):
@@ -253,3 +357,157 @@ def test_the_report_is_written_to_its_folder_and_readme_is_untouched(tmp_path):
     with open(readme, "rb") as f:
         assert f.read() == before
     assert os.stat(readme).st_mtime_ns == mtime
+
+
+# ----------------------------------------------------------------------------- published results
+
+def test_a_repeated_task_name_is_refused():
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="more than once"):
+        evidence.parse_args(["--tasks", "det2d", "det2d"])
+
+
+def _task_record(cell, ap):
+    runs = [{"cell": cell, "method": m, "scale": 0.25, "input_scale": 1.0, "seed": s,
+             "iters": 2, "seconds": 1.0, "metrics": {"AP": ap + d + 0.1 * s, "AP_small": 0.5}}
+            for m, d in (("uniform", 0.0), ("lzu", 0.3)) for s in (0, 1, 2)]
+    return {"task": "det2d", "status": "ok", "metrics": ["AP", "AP_small"],
+            "small_metrics": ["AP_small"], "metric_unit": "percent", "prepared": {},
+            "primary": {"cell": cell, "method": "lzu", "metric": "AP"}, "runs": runs,
+            "seconds": 6.0}
+
+
+def _published(tmp_path):
+    previous = {"schema": 1, "git_sha": "a" * 40, "wall_seconds": 60.0,
+                "machine": {"cpu": "Old CPU", "cores_available": 2},
+                "options": {"quick": False, "seeds": [0, 1, 2], "tasks": list(evidence.TASKS)},
+                "tasks": {}}
+    for name in evidence.TASKS:
+        task = _task_record(f"{name}@0.25", 3.0)
+        task["cells"] = evidence.summarise(task)
+        previous["tasks"][name] = task
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "evidence.json").write_text(json.dumps(previous))
+    return previous, out
+
+
+def test_a_subset_run_keeps_the_other_tasks_published_results(tmp_path, monkeypatch):
+    previous, out = _published(tmp_path)
+    wd = tmp_path / "wd"
+
+    def fake_run_tasks(args):
+        os.makedirs(wd / "det2d", exist_ok=True)
+        (wd / "det2d" / "task.json").write_text(json.dumps(_task_record("det2d@0.25", 5.0)))
+        return {"det2d": {"status": "ok", "threads": 1}}
+
+    monkeypatch.setattr(evidence, "run_tasks", fake_run_tasks)
+    evidence.main(["--tasks", "det2d", "--work-dir", str(wd), "--out", str(out)])
+    report = json.loads((out / "evidence.json").read_text())
+    assert list(report["tasks"]) == list(evidence.TASKS)
+    assert report["tasks"]["det2d"]["runs"][0]["metrics"]["AP"] == 5.0  # the new run
+    for name in ("seg", "det3d"):  # kept, with where they came from
+        assert report["tasks"][name]["runs"] == previous["tasks"][name]["runs"]
+        assert report["tasks"][name]["provenance"]["cpu"] == "Old CPU"
+    md = (out / "evidence.md").read_text()
+    assert "seg: kept from an earlier run" in md and "det3d@0.25" in md
+
+
+def test_a_failed_task_fails_the_command_and_keeps_its_published_results(tmp_path, monkeypatch):
+    from lzu.infra.errors import UserInputError
+
+    previous, out = _published(tmp_path)
+    monkeypatch.setattr(evidence, "run_tasks", lambda args: {
+        "det2d": {"status": "failed", "why": "boom", "log": "x.log"}})
+    with pytest.raises(UserInputError, match="not measured: det2d"):
+        evidence.main(["--tasks", "det2d", "--work-dir", str(tmp_path / "wd"), "--out", str(out)])
+    report = json.loads((out / "evidence.json").read_text())
+    assert report["tasks"]["det2d"]["runs"] == previous["tasks"]["det2d"]["runs"]
+    assert report["tasks"]["det2d"]["rerun"]["status"] == "failed"
+    assert "the latest rerun did not finish (failed: boom)" in (out / "evidence.md").read_text()
+
+
+class _FakeTask:
+    """A task module whose data are two label files and an image, and whose runs are counted."""
+
+    NAME, METRICS, SMALL_METRICS, PRIMARY = "det2d", ("AP", "AP_small"), ("AP_small",), (
+        "c", "lzu", "AP")
+
+    def __init__(self):
+        self.runs = 0
+
+    def prepare(self, work_dir, quick, log):
+        root = osp.join(work_dir, "data")
+        os.makedirs(root, exist_ok=True)
+        for name, text in (("train.json", "[1, 2, 3]"), ("val.json", "[4, 5, 6]"),
+                           ("frame.jpg", "pixels")):
+            if not osp.isfile(osp.join(root, name)):
+                with open(osp.join(root, name), "w") as f:
+                    f.write(text)
+        return {"saliency_sha256": "s", "data": {"train_boxes": 3}}
+
+    def cells(self, quick):
+        return [{"cell": "c", "method": "uniform", "scale": 0.25, "input_scale": 1.0}]
+
+    def run(self, work_dir, cell, seed, quick, log):
+        self.runs += 1
+        return {"metrics": {"AP": 1.0, "AP_small": 0.5}, "config_sha256": "0" * 64,
+                "iters": 2, "seconds": 0.1}
+
+
+def test_a_cached_run_is_reused_only_when_data_code_and_packages_are_the_same(
+        tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = _FakeTask()
+    module = types.ModuleType("_fake_evidence_task")
+    for attr in ("NAME", "METRICS", "SMALL_METRICS", "PRIMARY", "prepare", "cells", "run"):
+        setattr(module, attr, getattr(fake, attr))
+    monkeypatch.setitem(sys.modules, "_fake_evidence_task", module)
+    monkeypatch.setattr(evidence, "task_module", lambda task: "_fake_evidence_task")
+    argv = ["--worker", "det2d", "--work-dir", str(tmp_path), "--seeds", "0", "--quick"]
+    evidence.worker(evidence.parse_args(argv))
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 1  # reused
+    # the validation labels changed in place, same size: the run is redone
+    val = tmp_path / "det2d" / "data" / "val.json"
+    size = val.stat().st_size
+    val.write_text("[4, 5, 7]")
+    assert val.stat().st_size == size
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 2
+    # an image's content
+    (tmp_path / "det2d" / "data" / "frame.jpg").write_text("pixelz")
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 3
+    # an installed package's version
+    versions = evidence.package_versions()
+    assert set(evidence.PACKAGES) <= set(versions) and versions["torch"]
+    monkeypatch.setattr(evidence, "package_versions", lambda: {**versions, "mmdet": "0.0"})
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 4
+    evidence.worker(evidence.parse_args(argv))
+    assert fake.runs == 4
+    # the code fingerprint covers every tool the tasks run and lzu's data files
+    files = evidence.code_files()
+    for rel in ("tools/make_synthetic_nuscenes.py", "tools/create_data.py", "tools/train.py"):
+        assert osp.join(ROOT, rel) in files
+
+
+def test_det2d_cells_hold_the_five_methods_with_their_configs():
+    from lzu.apis.evidence import det2d as _evidence_det2d
+
+    for quick in (False, True):
+        cells = _evidence_det2d.cells(quick)
+        for scale in ((0.25,) if quick else (0.25, 0.5)):
+            assert {c["method"] for c in cells if c["cell"] == f"det2d@{scale:.2f}"} == set(
+                _evidence_det2d.METHODS)
+    from mmengine.config import Config
+
+    for method in ("lzu_adaptive", "fovea_adaptive"):
+        cfg = Config.fromfile(osp.join(ROOT, _evidence_det2d.CONFIGS[method]))
+        assert cfg.model.grid_generator.type == "AdaptiveGrid"
+        assert cfg.test_dataloader.sampler.type == "SequenceOrderSampler"
+        assert "prev_gt_bboxes" in cfg.train_dataloader.dataset.pipeline[-1]["meta_keys"]

@@ -9,8 +9,10 @@ cells, run; the contract is in ``lzu.apis.evidence``) one worker process prepare
 the synthetic data and saliency (the existing tools, from the training labels), then trains
 and tests every (cell, method, seed) in that process with mmengine's Runner. Every run's
 result is written atomically to <work-dir>/<task>/runs/; a rerun reuses a finished run when
-its cell, seed, options, thread count, data/saliency record and code fingerprint (sha256
-of lzu/, configs/ and tools/*evidence*.py) all match, and says so. det2d and seg share the
+its cell, seed, options, thread count, saliency, data content (sha256 of every file under the
+task's data folders: images, label files, infos), code (sha256 of all of lzu/, configs/ and
+tools/) and installed package versions (torch, mmcv, mmengine, mmdet, mmdet3d, mmseg, numpy)
+all match, and says so. A task named twice in --tasks is refused. det2d and seg share the
 cores (--jobs 2: two workers at once, one core each): each task's data are prepared first,
 its runs are then split into shards of ``SHARD_RUNS`` that any free core takes (longest
 first), and a last pass of that task's worker gathers the shards' runs (reusing every one)
@@ -23,8 +25,13 @@ time; per cell mean +- std over seeds and the paired difference method - uniform
 95 % Student-t interval; git sha, machine, options), evidence.md (the full report, made
 from the JSON by ``report_markdown``: provenance, tables, figure, paired differences),
 evidence.png (primary and small-object metric vs output size, one line per method, error
-bars = std over seeds). README.md is never edited. A task whose module is missing or whose
-worker fails is reported as such in all three.
+bars = std over seeds). README.md is never edited (``--from-json --readme-table`` prints its
+short table). The outputs are merged into an existing evidence.json under --out: a task this
+run did not run (a subset, --tasks det2d) keeps its published record, marked with its own
+provenance; a task whose module is missing or whose worker fails keeps its published record
+too (the failure noted), and the command then exits non-zero. Each task declares one primary
+comparison; every other one is Holm-corrected (``comparisons``); ``--merge-json`` adds another
+machine's runs for the same-seed machine-to-machine spread.
 """
 
 from lzu.infra.bootstrap import bootstrap
@@ -47,7 +54,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lzu.apis.checkout import ROOT
-from lzu.apis.evidence.stats import mean_std, paired_difference
+from lzu.apis.evidence.stats import holm, mean_std, paired_difference, paired_t_p
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
@@ -59,7 +66,9 @@ TASKS = ("det2d", "seg", "det3d")
 EXCLUSIVE = ("det3d",)
 #: runs per shard of a shared task (a worker process costs its imports, ~10 s, per shard)
 SHARD_RUNS = 6
-METHODS = ("uniform", "lzu", "fovea")
+METHODS = ("uniform", "lzu", "fovea", "lzu_adaptive", "fovea_adaptive")
+#: a secondary comparison is "resolved" when its Holm-adjusted p-value is below this
+ALPHA = 0.05
 #: the hand-written description and reading of the benchmark, beside evidence.md in docs/
 READING_DOC = "evidence_reading.md"
 SCHEMA = 1
@@ -87,6 +96,13 @@ def parse_args(argv=None):
     p.add_argument("--report-only", action="store_true",
                    help="rewrite the outputs from the finished workers' records under --work-dir "
                         "(no training; the wall time is kept from the previous evidence.json)")
+    p.add_argument("--merge-json", nargs="+", default=[], metavar="JSON",
+                   help="add the runs of another machine's evidence.json (kept apart, keyed by "
+                        "its CPU name) so the report shows the same-seed machine-to-machine "
+                        "spread; with --from-json the JSON under --out is updated")
+    p.add_argument("--readme-table", action="store_true",
+                   help="with --from-json: print README's short evidence table made from "
+                        "<out>/evidence.json (README.md is never edited by this tool)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one task in this process
     # internal, with --worker: only prepare the data and write <work-dir>/<task>/plan.json
     p.add_argument("--plan", action="store_true", help=argparse.SUPPRESS)
@@ -96,6 +112,9 @@ def parse_args(argv=None):
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown:
         raise UserInputError(f"unknown task(s) {unknown}: choose from {list(TASKS)}")
+    if len(set(args.tasks)) != len(args.tasks):
+        raise UserInputError(f"--tasks names a task more than once: {args.tasks} (one worker "
+                             "per task and data set)")
     if args.seeds is None:
         args.seeds = [0, 1] if args.quick else [0, 1, 2]
     if len(set(args.seeds)) != len(args.seeds):
@@ -117,22 +136,60 @@ def _shard(text):
 
 # ----------------------------------------------------------------------------- worker side
 
-def code_fingerprint():
-    """sha256 of every file whose change can change a result: lzu/**/*.py (the evidence tasks
-    and the saliency builder included), configs/**/*.py, tools/*evidence*.py and
-    tools/make_saliency.py."""
-    h = hashlib.sha256()
+#: installed packages whose version can change a result
+PACKAGES = ("torch", "mmcv", "mmengine", "mmdet", "mmdet3d", "mmseg", "numpy")
+
+
+def code_files():
+    """Every file whose change can change a result: all of lzu/ and configs/ (the evidence
+    tasks, the saliency builder, data writers and their data files) and every tool under
+    tools/ (the tasks run some of them); caches (``__pycache__``, ``*.pyc``) left out."""
     paths = []
-    for top in ("lzu", "configs"):
+    for top in ("lzu", "configs", "tools"):
         for dirpath, dirnames, files in os.walk(osp.join(ROOT, top)):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            paths += [osp.join(dirpath, f) for f in files if f.endswith(".py")]
-    paths += [osp.join(TOOLS, f) for f in os.listdir(TOOLS)
-              if "evidence" in f and f.endswith(".py") or f == "make_saliency.py"]
-    for path in sorted(paths):
+            paths += [osp.join(dirpath, f) for f in files if not f.endswith(".pyc")]
+    return sorted(paths)
+
+
+def code_fingerprint():
+    """sha256 over ``code_files()``: each file's repository path and content."""
+    h = hashlib.sha256()
+    for path in code_files():
         h.update(osp.relpath(path, ROOT).encode())
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def package_versions():
+    """``{package: installed version or None}`` of ``PACKAGES`` (read from the installed
+    metadata, nothing imported), and the Python version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def data_fingerprint(task_dir):
+    """sha256 of the content of every file under the task's data folders (``<task dir>/data*``:
+    images, label files, infos), each with its path relative to the task dir."""
+    h = hashlib.sha256()
+    roots = sorted(d for d in os.listdir(task_dir)
+                   if d.startswith("data") and osp.isdir(osp.join(task_dir, d)))
+    for root in roots:
+        for dirpath, dirnames, files in os.walk(osp.join(task_dir, root)):
+            dirnames.sort()
+            for name in sorted(files):
+                path = osp.join(dirpath, name)
+                h.update(osp.relpath(path, task_dir).encode())
+                with open(path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
 
 
@@ -165,6 +222,8 @@ def worker(args):
     prep = module.prepare(wd, args.quick, lambda m: say(f"{task}: {m}"))
     prep_seconds = time.time() - start
     code = code_fingerprint()
+    packages = package_versions()
+    data_sha = data_fingerprint(wd)
     cells = module.cells(args.quick)
     todo = [(c, s) for c in cells for s in args.seeds]
     if args.plan:
@@ -175,14 +234,15 @@ def worker(args):
     for i in range(first, len(todo), every):
         cell, seed = todo[i]
         key = {"cell": cell, "seed": seed, "quick": args.quick, "code": code,
-               "threads": torch.get_num_threads(),
+               "packages": packages, "threads": torch.get_num_threads(),
                "prepared": {"saliency_sha256": prep.get("saliency_sha256"),
-                            "data": prep.get("data")}}
+                            "data": prep.get("data"), "data_sha256": data_sha}}
         path = osp.join(wd, "runs", run_id(cell, seed) + ".json")
         old = _read_json(path)
         where = f"{task}: [{i + 1}/{len(todo)}] {cell['cell']} {cell['method']} seed {seed}"
         if old is not None and old.get("key") == key:
-            say(f"{where}: reusing the finished run (same cell, seed, options, data and code)")
+            say(f"{where}: reusing the finished run (same cell, seed, options, threads, data, "
+                "code and packages)")
             runs.append(old["result"])
             continue
         say(where)
@@ -196,8 +256,10 @@ def worker(args):
         return
     summary = {"task": task, "status": "ok", "metrics": list(module.METRICS),
                "small_metrics": list(module.SMALL_METRICS), "prepared": prep,
+               "primary": dict(zip(("cell", "method", "metric"), module.PRIMARY, strict=True)),
                "metric_unit": getattr(module, "METRIC_UNIT", None),
                "prepare_seconds": round(prep_seconds, 1), "code_sha256": code, "runs": runs,
+               "data_sha256": data_sha, "packages": packages,
                "torch_threads": torch.get_num_threads(),
                "seconds": round(prep_seconds + sum(r["seconds"] for r in runs), 1)}
     atomic_write_json(osp.join(wd, "task.json"), summary)
@@ -209,6 +271,14 @@ def _read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def _load_report(path, fix="check the file"):
+    """An evidence.json as a dict, or one line naming the file."""
+    report = _read_json(path)
+    if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
+        raise UserInputError(f"no readable evidence report in {path}: {fix}")
+    return report
 
 
 def _fmt_metrics(metrics, keys):
@@ -249,6 +319,97 @@ def summarise(task):
                 entry["metrics"][metric] = stats
             cell["methods"][method] = entry
     return out
+
+
+def primary_of(name, task):
+    """Task ``name``'s declared primary comparison ``{cell, method, metric}``: from its record,
+    else (a record written before primaries were recorded) from its module's ``PRIMARY``."""
+    if task.get("primary"):
+        return task["primary"]
+    module = importlib.import_module(task_module(name))
+    return dict(zip(("cell", "method", "metric"), module.PRIMARY, strict=True))
+
+
+def comparisons(report):
+    """Every paired comparison method - uniform of the report: one per task, cell, method and
+    metric, with its 95 % interval and paired-t p-value. Each task's declared primary
+    comparison is read on its own interval (``primary``: True); all the others form one
+    family, Holm-corrected together (``p_holm``), and one is ``resolved`` only when its
+    adjusted p-value is below ``ALPHA``. A primary comparison is resolved when its interval
+    excludes 0."""
+    out = []
+    for name, task in report["tasks"].items():
+        if task.get("status") != "ok":
+            continue
+        primary = primary_of(name, task)
+        for cell_id, cell in task["cells"].items():
+            for method, entry in cell["methods"].items():
+                for metric in task["metrics"]:
+                    d = entry["metrics"][metric].get("diff_vs_uniform")
+                    if method == "uniform" or d is None:
+                        continue
+                    p = d["p"] if "p" in d else paired_t_p(d["mean"], d["std"], d["n"])
+                    is_primary = (cell_id, method, metric) == (
+                        primary["cell"], primary["method"], primary["metric"])
+                    out.append({"task": name, "cell": cell_id, "method": method,
+                                "metric": metric, "primary": is_primary, "n": d["n"],
+                                "mean": d["mean"], "lo": d.get("lo"), "hi": d.get("hi"),
+                                "p": p})
+    secondary = [c for c in out if not c["primary"]]
+    for c, adjusted in zip(secondary, holm([c["p"] for c in secondary]), strict=True):
+        c["p_holm"] = adjusted
+        c["resolved"] = adjusted is not None and adjusted < ALPHA
+    for c in out:
+        if c["primary"]:
+            c["resolved"] = c["lo"] is not None and (c["lo"] > 0 or c["hi"] < 0)
+    return out
+
+
+def machine_spread(report):
+    """The same run (task, cell, method, seed) on this report's machine and on each merged
+    one (``other_machines``): per task and other CPU, how many pairs differ in the primary
+    metric and by how much, next to the seed spread (mean std over seeds of that metric,
+    over this machine's cells and methods)."""
+    out = []
+    for cpu, other in report.get("other_machines", {}).items():
+        for name, task in report["tasks"].items():
+            theirs = other.get("tasks", {}).get(name)
+            if task.get("status") != "ok" or not theirs:
+                continue
+            metric = primary_of(name, task)["metric"]
+            mine = {(r["cell"], r["method"], r["seed"]): r["metrics"].get(metric)
+                    for r in task["runs"]}
+            gaps = [abs(r["metrics"][metric] - mine[key]) for r in theirs["runs"]
+                    if (key := (r["cell"], r["method"], r["seed"])) in mine
+                    and mine[key] is not None and r["metrics"].get(metric) is not None]
+            stds = [e["metrics"][metric]["std"] for c in task["cells"].values()
+                    for e in c["methods"].values()
+                    if e["metrics"].get(metric, {}).get("std") is not None and
+                    e["metrics"][metric]["n"] > 1]
+            if gaps:
+                out.append({"task": name, "cpu": cpu, "metric": metric, "pairs": len(gaps),
+                            "differ": sum(g > 1e-9 for g in gaps), "max_abs": max(gaps),
+                            "mean_abs": sum(gaps) / len(gaps),
+                            "seed_std": sum(stds) / len(stds) if stds else None})
+    return out
+
+
+def merge_machine(report, other, path):
+    """Add ``other`` (another machine's evidence.json, read from ``path``) to
+    ``report["other_machines"]`` under its CPU name: its git sha, machine and, per measured
+    task, its runs. They are shown as the machine-to-machine spread, never pooled."""
+    try:
+        cpu = other["machine"]["cpu"]
+        tasks = {n: {"runs": t["runs"]} for n, t in other["tasks"].items()
+                 if t.get("status") == "ok"}
+    except (KeyError, TypeError, AttributeError):
+        raise UserInputError(f"{path}: not an evidence.json of this benchmark (machine.cpu and "
+                             "tasks.<task>.runs expected)") from None
+    if cpu == report["machine"]["cpu"]:
+        raise UserInputError(f"{path}: its runs are from the same CPU ({cpu}) as this report: "
+                             "--merge-json adds another machine's runs")
+    report.setdefault("other_machines", {})[cpu] = {
+        "git_sha": other.get("git_sha"), "machine": other["machine"], "tasks": tasks}
 
 
 # ----------------------------------------------------------------------------- reports
@@ -362,34 +523,125 @@ def markdown(report):
     return "\n".join(lines)
 
 
+def _seed_std_ratio(task, c):
+    noise = task["cells"][c["cell"]]["methods"].get("uniform", {}).get("metrics", {}).get(
+        c["metric"], {})
+    std, k = noise.get("std"), _digits(task, c["metric"])
+    return f", {abs(c['mean']) / std:.1f}x the uniform seed std ({std:.{k}f})" if std else ""
+
+
+def _direction(c):
+    return "better than uniform" if c["mean"] > 0 else "worse than uniform"
+
+
 def reading(report):
-    """Plain sentences per cell and method: wins / loses / level against the seed noise."""
-    out = []
+    """The paired differences (method - uniform, same seed) read as the benchmark declares:
+    each task's primary comparison on its plain 95 % interval, every other one only after
+    Holm's correction (``comparisons``)."""
+    comps = comparisons(report)
+    out = ["Primary comparisons (one per task, declared in its module before running; "
+           "resolved when the 95 % interval excludes 0):", ""]
     for name, task in report["tasks"].items():
-        if task["status"] != "ok":
+        if task.get("status") != "ok":
             out.append(f"- {name}: not measured ({task['status']}).")
             continue
-        for metric in dict.fromkeys([task["metrics"][0], *task["small_metrics"][:1]]):
-            for cell_id, cell in task["cells"].items():
-                noise = cell["methods"].get("uniform", {}).get("metrics", {}).get(metric, {})
-                for method, entry in cell["methods"].items():
-                    d = entry["metrics"][metric].get("diff_vs_uniform")
-                    if method == "uniform" or d is None:
-                        continue
-                    if d.get("lo") is None:
-                        verdict = "undecided against uniform (one seed)"
-                    elif d["lo"] > 0:
-                        verdict = "better than uniform"
-                    elif d["hi"] < 0:
-                        verdict = "worse than uniform"
-                    else:
-                        verdict = "not distinguishable from uniform"
-                    std, k = noise.get("std"), _digits(task, metric)
-                    ratio = f", {abs(d['mean']) / std:.1f}x the uniform seed std " \
-                            f"({std:.{k}f})" if std else ""
-                    out.append(f"- {name} {_cell_label(cell_id, cell)}, {metric}: {method} "
-                               f"{verdict}: {_diff_text(d, k)}{ratio}.")
+        mine = [c for c in comps if c["task"] == name and c["primary"]]
+        if not mine:
+            p = primary_of(name, task)
+            out.append(f"- {name}: the primary comparison ({p['method']} vs uniform "
+                       f"{p['metric']} at {p['cell']}) was not run.")
+        for c in mine:
+            cell = task["cells"][c["cell"]]
+            if c["lo"] is None:
+                verdict = "undecided (one seed)"
+            elif c["resolved"]:
+                verdict = f"resolved, {_direction(c)}"
+            else:
+                verdict = "not resolved (the interval includes 0)"
+            out.append(f"- {name} {_cell_label(c['cell'], cell)}, {c['metric']}: {c['method']} − "
+                       f"uniform {_diff_text(c, _digits(task, c['metric']))}"
+                       + ("" if c["p"] is None else f", p = {c['p']:.3f}")
+                       + f": {verdict}{_seed_std_ratio(task, c)}.")
+    secondary = [c for c in comps if not c["primary"]]
+    tested = [c for c in secondary if c["p"] is not None]
+    resolved = [c for c in secondary if c["resolved"]]
+    out += ["", f"Secondary comparisons: the other {len(tested)} (every cell × method × metric "
+            f"with two or more seeds), Holm-corrected together as one family; a difference is "
+            f"called resolved only when its adjusted p-value is below {ALPHA:g}. Resolved: "
+            + ("; ".join(f"{c['task']} {c['cell']} {c['method']} {c['metric']} "
+                         f"{_diff_text(c, _digits(report['tasks'][c['task']], c['metric']))}"
+                         for c in resolved) or "none") + ".", ""]
+    if secondary:
+        out += ["| task | cell | method | metric | Δ [95 % CI] | p | Holm p | resolved |",
+                "|---|---|---|---|---|---|---|---|"]
+        for c in secondary:
+            k = _digits(report["tasks"][c["task"]], c["metric"])
+            p = "n/a" if c["p"] is None else f"{c['p']:.3f}"
+            ph = "n/a" if c.get("p_holm") is None else f"{c['p_holm']:.3f}"
+            out.append(f"| {c['task']} | {c['cell']} | {c['method']} | {c['metric']} | "
+                       f"{_diff_text(c, k)} | {p} | {ph} | {'yes' if c['resolved'] else 'no'} |")
     return "\n".join(out)
+
+
+def spread_markdown(report):
+    """The same-seed machine-to-machine spread (``machine_spread``), or "" with one machine."""
+    rows = machine_spread(report)
+    if not rows:
+        return ""
+    lines = [f"Same seed on another machine (runs merged from another machine's evidence.json, "
+             f"this report's CPU: {report['machine']['cpu']}): how far one run's primary metric "
+             "moves when only the CPU changes, next to the spread over seeds:", "",
+             "| task | other CPU | metric | same-seed pairs | differing | max abs Δ | "
+             "mean abs Δ | seed std (mean over cells) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k = _digits(report["tasks"][r["task"]], r["metric"])
+        seed = "n/a" if r["seed_std"] is None else f"{r['seed_std']:.{k}f}"
+        lines.append(f"| {r['task']} | {r['cpu']} | {r['metric']} | {r['pairs']} | "
+                     f"{r['differ']} | {r['max_abs']:.{k}f} | {r['mean_abs']:.{k}f} | {seed} |")
+    return "\n".join(lines) + "\n"
+
+
+#: README's names of the tasks and methods
+TASK_LABELS = {"det2d": "2-D detection", "seg": "segmentation", "det3d": "3-D detection"}
+METHOD_LABELS = {"lzu": "LZU", "fovea": "FOVEA", "lzu_adaptive": "LZU adaptive",
+                 "fovea_adaptive": "FOVEA adaptive"}
+
+
+def readme_table(report):
+    """README's short evidence table, made from the JSON (``--from-json --readme-table``
+    prints it; tests/test_docs.py checks README against it): per task its primary metric at
+    each output size (full-frame input), uniform's mean ± std and each method's paired
+    difference with its 95 % interval; "(primary)" marks the declared comparison, "resolved"
+    one that holds as ``comparisons`` reads it."""
+    comps = {(c["task"], c["cell"], c["method"], c["metric"]): c for c in comparisons(report)}
+    tasks = [(n, t) for n, t in report["tasks"].items() if t.get("status") == "ok"]
+    methods = [m for m in METHODS[1:]
+               if any(m in c["methods"] for _, t in tasks for c in t["cells"].values())]
+    lines = ["| task (metric) | output | uniform | "
+             + " | ".join(f"{METHOD_LABELS.get(m, m)} − uniform" for m in methods) + " |",
+             "|---|---|---|" + "---|" * len(methods)]
+    for name, task in tasks:
+        metric = primary_of(name, task)["metric"]
+        k = _digits(task, metric)
+        for cell_id, cell in task["cells"].items():
+            if cell["input_scale"] != 1.0:
+                continue
+            base = cell["methods"].get("uniform", {}).get("metrics", {}).get(metric, {})
+            row = [f"{TASK_LABELS.get(name, name)} ({metric})", f"{cell['scale']:g}x",
+                   "n/a" if base.get("mean") is None else
+                   f"{base['mean']:.{k}f} ± {base['std']:.{k}f}"]
+            for m in methods:
+                c = comps.get((name, cell_id, m, metric))
+                if c is None:
+                    row.append("–")
+                    continue
+                text = _diff_text(c, k)
+                text += " (primary)" if c["primary"] else ""
+                text += ", resolved" if c["resolved"] else ""
+                row.append(text)
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(report, path):
@@ -406,7 +658,8 @@ def plot(report, path):
             panels.append((name, task, metric))
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.6),
                              squeeze=False)
-    colours = {"uniform": "tab:blue", "lzu": "tab:red", "fovea": "tab:green"}
+    colours = {"uniform": "tab:blue", "lzu": "tab:red", "fovea": "tab:green",
+               "lzu_adaptive": "tab:orange", "fovea_adaptive": "tab:olive"}
     for ax, (name, task, metric) in zip(axes[0], panels, strict=False):
         for i, method in enumerate(METHODS):
             shift = 1 + 0.015 * (i - 1)  # methods side by side at one size
@@ -459,15 +712,21 @@ def report_markdown(report):
              "",
              f"This file is generated from `evidence.json` by `tools/evidence.py`; what the "
              f"benchmark runs and how to read it: [{READING_DOC}]({READING_DOC}).",
-             "",
-             markdown(report).rstrip(),
-             "",
-             "![metric vs output size](evidence.png)",
-             "",
-             "Paired differences (method − uniform, same seed), read against the seed noise:",
-             "",
-             reading(report),
              ""]
+    kept = _provenance_lines(report)
+    if kept:
+        lines += ["Records not from the run above:", "", *kept, ""]
+    lines += [markdown(report).rstrip(),
+              "",
+              "![metric vs output size](evidence.png)",
+              "",
+              "Paired differences (method − uniform, same seed; Δ [95 % CI], paired t-test p):",
+              "",
+              reading(report),
+              ""]
+    spread = spread_markdown(report)
+    if spread:
+        lines += [spread]
     return "\n".join(lines)
 
 
@@ -481,6 +740,7 @@ def collect(args, started, outcomes):
         task = _read_json(osp.join(args.work_dir, name, "task.json"))
         task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
+        task["provenance"] = provenance(args)
         tasks[name] = task
     return {"schema": SCHEMA, "git_sha": _git_sha(), "machine": machine(),
             "wall_seconds": round(time.time() - started, 1),
@@ -491,8 +751,68 @@ def collect(args, started, outcomes):
             "tasks": tasks}
 
 
+def provenance(args):
+    """Where and how a task's record was measured: git sha, CPU, options, when (UTC)."""
+    return {"git_sha": _git_sha(), "cpu": machine()["cpu"], "quick": args.quick,
+            "seeds": list(args.seeds),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def keep_published(report, previous):
+    """Merge this run's ``report`` into the ``previous`` one under the same --out, so a subset
+    run or a failed task never loses published results: a measured task of ``previous`` that
+    this run did not run is kept as it was, and one that this run tried but could not measure
+    (failed, missing) keeps its published record with the failure noted (``rerun``). Kept
+    records carry their own ``provenance`` (from ``previous`` when they had none). Another
+    machine's merged runs (``other_machines``) are kept too. A previous report of the other
+    kind (--quick vs full) is not merged."""
+    if not previous or not isinstance(previous.get("tasks"), dict) or \
+            bool(previous.get("options", {}).get("quick")) != bool(report["options"]["quick"]):
+        return report
+    tasks = dict(report["tasks"])
+    for name, old in previous["tasks"].items():
+        new = tasks.get(name)
+        if not isinstance(old, dict) or (new is not None and new.get("status") == "ok"):
+            continue
+        if old.get("status") != "ok":
+            tasks.setdefault(name, old)
+            continue
+        old = {**old, "provenance": old.get("provenance") or {
+            "git_sha": previous.get("git_sha"), "cpu": previous.get("machine", {}).get("cpu"),
+            "quick": previous.get("options", {}).get("quick"),
+            "seeds": previous.get("options", {}).get("seeds")}}
+        if new is not None:
+            old["rerun"] = {k: v for k, v in new.items() if k in ("status", "why", "log")}
+        tasks[name] = old
+    order = [n for n in TASKS if n in tasks] + [n for n in tasks if n not in TASKS]
+    report["tasks"] = {n: tasks[n] for n in order}
+    for cpu, entry in previous.get("other_machines", {}).items():
+        if cpu != report["machine"]["cpu"]:
+            report.setdefault("other_machines", {}).setdefault(cpu, entry)
+    return report
+
+
+def _provenance_lines(report):
+    """One line per task measured elsewhere or earlier than the report's own run, and per
+    task whose rerun failed (its published record kept)."""
+    lines = []
+    for name, task in report["tasks"].items():
+        prov = task.get("provenance") or {}
+        if prov and (prov.get("git_sha") != report["git_sha"]
+                     or prov.get("cpu") != report["machine"]["cpu"]):
+            lines.append(f"- {name}: kept from an earlier run at git "
+                         f"`{str(prov.get('git_sha'))[:12]}` on {prov.get('cpu')}"
+                         + (f", seeds {', '.join(map(str, prov['seeds']))}"
+                            if prov.get("seeds") else "") + ".")
+        if task.get("rerun"):
+            lines.append(f"- {name}: the latest rerun did not finish ({task['rerun']['status']}: "
+                         f"{task['rerun'].get('why', '')}); the record shown is the earlier one.")
+    return lines
+
+
 def write_outputs(report, out):
     os.makedirs(out, exist_ok=True)
+    report["comparisons"] = comparisons(report)
     atomic_write_json(osp.join(out, "evidence.json"), report)
     write_markdown(report, out)
     plot(report, osp.join(out, "evidence.png"))
@@ -619,11 +939,19 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         return worker(args)
+    others = [(path, _load_report(path)) for path in args.merge_json]
     if args.from_json:
-        report = _read_json(osp.join(args.out, "evidence.json"))
-        if report is None:
-            raise UserInputError(f"no readable {osp.join(args.out, 'evidence.json')}: run the "
-                                 "benchmark first")
+        report = _load_report(osp.join(args.out, "evidence.json"), "run the benchmark first")
+        for path, other in others:
+            merge_machine(report, other, path)
+        if args.readme_table:
+            print(readme_table(report), end="")
+            return None
+        if others:
+            report["comparisons"] = comparisons(report)
+            atomic_write_json(osp.join(args.out, "evidence.json"), report)
+            say(f"merged {len(others)} other machine(s) into "
+                f"{osp.join(args.out, 'evidence.json')}")
         write_markdown(report, args.out)
         say(f"evidence.md rewritten from {osp.join(args.out, 'evidence.json')}")
         return None
@@ -645,10 +973,19 @@ def main(argv=None):
     else:
         outcomes = run_tasks(args)
         report = collect(args, started, outcomes)
+    report = keep_published(report, _read_json(osp.join(args.out, "evidence.json")))
+    for path, other in others:
+        merge_machine(report, other, path)
     write_outputs(report, args.out)
     say(f"wrote {args.out}/evidence.json, evidence.md, evidence.png "
         f"({report['wall_seconds'] / 60:.1f} min)")
     print(markdown(report))
+    failed = [] if args.report_only else [
+        f"{n} ({outcomes[n]['status']}: {outcomes[n].get('why', '')})" for n in args.tasks
+        if outcomes[n]["status"] != "ok"]
+    if failed:
+        raise UserInputError(f"not measured: {'; '.join(failed)}; the published results of "
+                             f"these tasks, if any, are kept in {args.out}/evidence.json")
     return None
 
 

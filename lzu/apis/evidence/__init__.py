@@ -6,7 +6,9 @@
 
 The contract of a task module::
 
-    NAME: str; METRICS: tuple (first = primary, higher is better); SMALL_METRICS: tuple
+    NAME: str; METRICS: tuple (first = the headline metric, higher is better); SMALL_METRICS:
+    tuple; PRIMARY: (cell id, method, metric), the task's one comparison against uniform
+    declared before running (every other comparison is corrected for multiplicity)
     prepare(work_dir, quick, log) -> {"saliency_sha256": ..., "data": {...size stats...}}
     cells(quick) -> [{"cell": id, "method": ..., "scale": float, ...}]
     run(work_dir, cell, seed, quick, log) -> {"metrics": {...}, "config_sha256": str,

@@ -1,9 +1,14 @@
-"""Evidence task "det2d": 2-D detection (mmdet FCOS), uniform vs LZU vs FOVEA, COCO AP by pycocotools.
+"""Evidence task "det2d": 2-D detection (mmdet FCOS), uniform vs LZU vs FOVEA, fixed and adaptive, COCO AP.
 
 Data: the street-scene Argoverse-HD-layout set (lzu/data/synthetic/street_argoverse.py),
 512x288 frames, objects on a ground plane with size ~ 1 / depth, fixed (seed 0) for every
 run. Saliency: a KDE of the training boxes by tools/make_saliency.py --coco.
-Cells: output 0.25x (128x72) and 0.5x (256x144) of the frame, uniform / LZU / FOVEA each; and "learn to upsample": the frame first shrunk to 0.125x (a stored 64x36 copy of
+Cells: output 0.25x (128x72) and 0.5x (256x144) of the frame, uniform / LZU / FOVEA with the
+fixed saliency and LZU / FOVEA adaptive (each frame zoomed on the previous frame's boxes mixed
+with that saliency; the frames come in sequences of 20 with ``sid`` / ``fid``, test frames in
+sequence order; each frame is an independent draw of the street scene, so the previous frame
+says where objects tend to be, not where this frame's are); and "learn to upsample": the frame
+first shrunk to 0.125x (a stored 64x36 copy of
 the same scenes), then brought to a 0.25x output (128x72) by uniform upsampling or by
 LZU's zoom. The task-module contract is in ``lzu.apis.evidence``.
 """
@@ -27,10 +32,17 @@ from lzu.infra.workdir import file_sha256
 NAME = "det2d"
 METRICS = ("AP", "AP_small", "AP50", "AP_medium", "AP_large", "AP_car", "AP_person")
 SMALL_METRICS = ("AP_small",)
+#: the one comparison declared before running (cell, method, metric): reported with its
+#: plain 95 % interval; every other one is Holm-corrected (tools/evidence.py)
+PRIMARY = ("det2d@0.25", "lzu", "AP")
 METRIC_UNIT = "percent"  # every metric, 0-100
 FRAME = (288, 512)  # (H, W) at full resolution
 CONFIGS = {"uniform": "configs/evidence/det2d_uniform.py", "lzu": "configs/evidence/det2d_lzu.py",
-           "fovea": "configs/evidence/det2d_fovea.py"}
+           "fovea": "configs/evidence/det2d_fovea.py",
+           "lzu_adaptive": "configs/evidence/det2d_lzu_adaptive.py",
+           "fovea_adaptive": "configs/evidence/det2d_fovea_adaptive.py"}
+#: the methods of the 0.25x and 0.5x cells (the upsample cell: uniform and LZU)
+METHODS = ("uniform", "lzu", "fovea", "lzu_adaptive", "fovea_adaptive")
 _COCO_KEYS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "AP_small": "coco/bbox_mAP_s",
               "AP_medium": "coco/bbox_mAP_m", "AP_large": "coco/bbox_mAP_l",
               "AP_car": "coco/car_precision", "AP_person": "coco/person_precision"}
@@ -124,10 +136,9 @@ def prepare(work_dir, quick, log):
 
 
 def cells(quick):
-    methods = {0.25: ("uniform", "lzu", "fovea"), 0.5: ("uniform", "lzu", "fovea")}
     scales = (0.25,) if quick else (0.25, 0.5)
     out = [{"cell": f"det2d@{s:.2f}", "method": m, "scale": s, "input_scale": 1.0}
-           for s in scales for m in methods[s]]
+           for s in scales for m in METHODS]
     out += [{"cell": f"det2d-upsample@{UPSAMPLE_FROM:g}->{UPSAMPLE_TO:g}", "method": m,
              "scale": UPSAMPLE_TO, "input_scale": UPSAMPLE_FROM} for m in ("uniform", "lzu")]
     return out
@@ -150,6 +161,9 @@ def run(work_dir, cell, seed, quick, log):
         if cell["method"] == "uniform":
             if set_pipeline_resize(cfg, (out_w, out_h)) != 3:
                 raise RuntimeError(f"{CONFIGS['uniform']}: expected one Resize per pipeline")
+        elif cell["method"].endswith("_adaptive"):
+            cfg.model["grid_generator"]["output_shape"] = (out_h, out_w)
+            cfg.model["adaptive_saliency"]["prior_file"] = saliency
         else:
             cfg.model["grid_generator"]["output_shape"] = (out_h, out_w)
             cfg.model["grid_generator"]["saliency_file"] = saliency
