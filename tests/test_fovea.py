@@ -16,8 +16,11 @@ FAMILIES = ("fcos", "faster_rcnn")
 
 def build_pair(family, saliency=UNIFORM):
     # FOVEA's Faster R-CNN trains on FOVEA's path; its config at LZU's zoom is the one here
-    method = "fovea_lzugrid" if family == "faster_rcnn" else "fovea"
-    return any_detector.build_pair(family, method=method, saliency=saliency)
+    if family != "faster_rcnn":
+        return any_detector.build_pair(family, method="fovea", saliency=saliency)
+    plain, fovea = any_detector.build_pair(family, method="fovea_lzugrid", saliency=saliency)
+    plain.rpn_head.test_cfg.min_bbox_size = -1  # FOVEA keeps empty proposals (mmdet 2.7's rule)
+    return plain, fovea
 
 
 @pytest.mark.parametrize("family", FAMILIES)
