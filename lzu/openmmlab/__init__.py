@@ -47,6 +47,7 @@ from lzu.openmmlab.fovea_heads import (
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
+from lzu.openmmlab.mmengine_patches import install_mmengine_patches
 from lzu.openmmlab.models import (
     LZUFCOS,
     LZUYOLOX,
@@ -63,7 +64,6 @@ from lzu.openmmlab.models import (
     LZURTMDet,
     LZUSMOKEMono3D,
 )
-from lzu.openmmlab.mmengine_patches import install_mmengine_patches
 from lzu.openmmlab.rng_state import RNGStateHook
 from lzu.openmmlab.seg_metric import PerClassIoUMetric
 
