@@ -338,3 +338,47 @@ def test_every_fovea_config_builds(path):
         assert model.grid_generator.attraction_fwhm == 4
         assert cfg.train_dataloader.batch_size == 4 and cfg.train_cfg.max_epochs == 3
         assert cfg.model.data_preprocessor.pad_size_divisor == 1
+
+
+# ------------------------------------------------------------ the 31x51 prior
+
+
+def test_run_sh_builds_the_31x51_prior_of_foveas_configs_from_the_training_boxes(tmp_path,
+                                                                                 monkeypatch):
+    """`sh run.sh det2d/fovea_kde_sd_faster_rcnn_0.50` (and S_C) builds the missing 31x51 prior
+    with tools/make_saliency.py from the training json, as for the LZU configs; S_I needs none."""
+    import json
+
+    from test_reliability_round2 import load_tool
+
+    from lzu.core.saliency_io import load_saliency
+
+    tool = load_tool("run_experiment")
+    monkeypatch.delenv("SALIENCY", raising=False)
+    ann = tmp_path / "Argoverse-HD" / "annotations"
+    ann.mkdir(parents=True)
+    boxes = [[100.0, 200.0, 80.0, 60.0], [1500.0, 600.0, 40.0, 90.0], [900.0, 550.0, 30.0, 30.0]]
+    with open(ann / "train.json", "w", encoding="utf-8") as f:
+        json.dump({"images": [{"id": 1, "file_name": "a.jpg", "width": 1920, "height": 1200}],
+                   "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b,
+                                    "area": b[2] * b[3], "iscrowd": 0}
+                                   for i, b in enumerate(boxes)],
+                   "categories": [{"id": 1, "name": "person"}]}, f)
+    prior = tmp_path / "saliency_kde_31x51.pkl"
+    cmd = tool.saliency_command(load_config(osp.join(ROOT, "configs/det2d/fovea_kde_sd_faster_rcnn_0.50.py")),
+                                str(tmp_path), str(prior))
+    assert cmd[1:] == ["tools/make_saliency.py", "--coco", str(ann / "train.json"),
+                       "--grid-shape", "31", "51", "--out", str(prior)]
+    got = tool.ensure_saliency("configs/det2d/fovea_kde_sd_faster_rcnn_0.50.py", str(tmp_path), [])
+    assert got == ["--cfg-options", f"model.grid_generator.saliency_file={prior}"]
+    saliency = load_saliency(str(prior), (31, 51))
+    assert tuple(saliency.shape) == (1, 1, 31, 51)
+    got = tool.ensure_saliency("configs/det2d/fovea_kde_sc_faster_rcnn_0.50.py", str(tmp_path), [])
+    assert got == ["--cfg-options", f"model.adaptive_saliency.prior_file={prior}"]
+    assert tool.ensure_saliency("configs/det2d/fovea_kde_si_faster_rcnn_0.50.py",
+                                str(tmp_path), []) == []
+    for name in ("sd", "sc"):  # the configs build with the prior the tool made
+        cfg = load_config(osp.join(ROOT, f"configs/det2d/fovea_kde_{name}_faster_rcnn_0.50.py"))
+        key = cfg.model.grid_generator if name == "sd" else cfg.model.adaptive_saliency
+        key[("saliency_file" if name == "sd" else "prior_file")] = str(prior)
+        build_model(cfg)
