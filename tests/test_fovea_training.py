@@ -333,7 +333,7 @@ def test_every_fovea_config_builds(path):
     model = build_model(cfg)
     if "faster_rcnn" in osp.basename(path):
         assert model.gt_frame == "original"  # FOVEA's path
-    if "_kde_" in osp.basename(path):
+    if "kde_" in osp.basename(path):  # FOVEA's released settings (KDE and LKDE)
         assert model.grid_generator.grid_shape in (None, (31, 51))
         assert model.grid_generator.attraction_fwhm == 4
         assert cfg.train_dataloader.batch_size == 4 and cfg.train_cfg.max_epochs == 3
@@ -382,3 +382,55 @@ def test_run_sh_builds_the_31x51_prior_of_foveas_configs_from_the_training_boxes
         key = cfg.model.grid_generator if name == "sd" else cfg.model.adaptive_saliency
         key[("saliency_file" if name == "sd" else "prior_file")] = str(prior)
         build_model(cfg)
+
+
+# ------------------------------------------------------------ LKDE S_I
+
+
+def _lkde_model(jitter=50.0):
+    cfg = load_config(osp.join(ROOT, "configs/det2d/fovea_lkde_si_faster_rcnn_0.50.py"))
+    cfg.model.grid_generator.output_shape = ZOOMED
+    cfg.model.adaptive_saliency.jitter = jitter
+    return cfg, build_model(cfg)
+
+
+def _lkde_samples():
+    samples = det_samples(H, W, 1, with_gt=True)
+    samples[0].set_metainfo(dict(sid=1, fid=3))
+    return samples
+
+
+def test_lkde_starts_as_the_si_kde_with_bandwidth_64_1_and_amplitude_1_1():
+    from mmengine.optim import build_optim_wrapper
+
+    from lzu.core.box_saliency import boxes_to_saliency
+
+    cfg, model = _lkde_model(jitter=0.0)
+    bandwidth, amplitude = (v.detach() for v in model.learned_kde())
+    assert float(bandwidth) == pytest.approx(64.1) and float(amplitude) == pytest.approx(1.1)
+    samples = _lkde_samples()
+    got = model.video_saliency.batch_saliency(samples, True, "cpu", torch.float64,
+                                              kde=model.learned_kde())
+    gt = samples[0].gt_instances.bboxes.double()
+    expected = boxes_to_saliency([gt], (W, H), (31, 51), 64.1, 1.1, dtype=torch.float64)
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+    assert (got - boxes_to_saliency([gt], (W, H), (31, 51), 64.0, 1.0,
+                                    dtype=torch.float64)).abs().max() > 1e-6
+    # FOVEA's optimiser for the two scalars: lr x 0.005, no weight decay
+    groups = build_optim_wrapper(model, cfg.optim_wrapper).optimizer.param_groups
+    kde = [g for g in groups if any(p is model.learned_kde.bandwidth for p in g["params"])]
+    assert len(kde) == 1 and kde[0]["lr"] == pytest.approx(0.02 * 0.005)
+    assert kde[0]["weight_decay"] == 0.0
+
+
+def test_lkde_scalars_receive_gradients_in_a_training_step():
+    """Through the image warp and the unwarps of FOVEA's heads (spec 2.7)."""
+    _, model = _lkde_model()
+    model.train()
+    torch.manual_seed(0)
+    losses = model.loss(torch.randn(1, 3, H, W) * 50, _lkde_samples())
+    total = sum(v.sum() if torch.is_tensor(v) else sum(x.sum() for x in v)
+                for k, v in losses.items() if "loss" in k)
+    total.backward()
+    for p in (model.learned_kde.bandwidth, model.learned_kde.amplitude):
+        assert p.grad is not None and torch.isfinite(p.grad) and p.grad.abs() > 0

@@ -11,7 +11,11 @@ boxes with the box KDE of ``lzu.core.box_saliency`` and these rules:
   a first frame gets ``0.5 S_D + 0.5 uniform``; ``prior_weight = 0`` is S_I;
 * **training jitter**: every box centre moves by ``2 J (n - 0.5)`` pixels per axis,
   ``n ~ N(0, 1)`` (FOVEA: ``J = 50``, i.e. ``100 n - 50``: mean -50 px, sd 100 px);
-  sizes are kept and the box is not clipped.
+  sizes are kept and the box is not clipped;
+* **learned KDE** (LKDE S_I, ``LearnedKDE``): the KDE's bandwidth and amplitude are
+  ``64 |1 + b| + 0.1`` and ``|1 + a| + 0.1`` for two scalar parameters ``b`` and ``a``
+  initialised to 0 (so 64.1 and 1.1 at first); they learn through the image warp and
+  every unwarp of the boxes (FOVEA trains them with lr x 0.005 and no weight decay).
 
 Adaptive LZU differs on the first two (``lzu.openmmlab.video_saliency``: an empty
 list takes the prior alone) and jitters relative to box size.
@@ -24,7 +28,24 @@ import torch
 
 from lzu.core.box_saliency import boxes_to_saliency
 
-__all__ = ["fovea_jitter", "fovea_saliency", "uniform_saliency"]
+__all__ = ["LearnedKDE", "fovea_jitter", "fovea_saliency", "uniform_saliency"]
+
+
+class LearnedKDE(torch.nn.Module):
+    """FOVEA's learned KDE settings: ``forward()`` gives ``(bandwidth, amplitude)`` as float64
+    scalars, ``base_bandwidth |1 + b| + 0.1`` and ``base_amplitude |1 + a| + 0.1``, where
+    ``b`` (``self.bandwidth``) and ``a`` (``self.amplitude``) are parameters starting at 0."""
+
+    def __init__(self, base_bandwidth=64.0, base_amplitude=1.0):
+        super().__init__()
+        self.base_bandwidth, self.base_amplitude = float(base_bandwidth), float(base_amplitude)
+        self.bandwidth = torch.nn.Parameter(torch.zeros(()))
+        self.amplitude = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self):
+        bandwidth = self.base_bandwidth * (1.0 + self.bandwidth.double()).abs() + 0.1
+        amplitude = self.base_amplitude * (1.0 + self.amplitude.double()).abs() + 0.1
+        return bandwidth, amplitude
 
 
 def uniform_saliency(grid_shape, batch=1, dtype=torch.float64):

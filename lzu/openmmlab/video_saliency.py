@@ -123,12 +123,15 @@ class VideoSaliency:
         jitter: jitter of training boxes, >= 0 (relative, or pixels for ``'fovea'``).
         empty: ``'prior'`` or ``'uniform'`` (FOVEA), what an image with no box gets.
         jitter_rule: ``'relative'`` or ``'fovea'``.
+        learned_kde: the model learns the KDE's bandwidth and amplitude (FOVEA's LKDE:
+            ``lzu.core.fovea_saliency.LearnedKDE`` from ``bandwidth`` and ``amplitude``;
+            ``batch_saliency``'s ``kde`` gives their current values).
         owner: the model's class name, for messages.
     """
 
     def __init__(self, grid_shape, prior_file=None, prior_weight=0.2, bandwidth=64.0,
                  amplitude=1.0, score_thr=0.3, train_source="previous_gt", jitter=0.05,
-                 empty="prior", jitter_rule="relative", owner="the model"):
+                 empty="prior", jitter_rule="relative", learned_kde=False, owner="the model"):
         self.owner = owner
         for key, value, allowed in (("train_source", train_source, TRAIN_SOURCES),
                                     ("empty", empty, EMPTY_RULES),
@@ -165,6 +168,7 @@ class VideoSaliency:
         self.score_thr = float(score_thr)
         self.train_source = train_source
         self.jitter = float(jitter)
+        self.learned_kde = bool(learned_kde)
         self.memory = FrameMemory()
         #: test frames zoomed on previous boxes / on the prior alone (none above the
         #: threshold, or no previous frame)
@@ -252,8 +256,12 @@ class VideoSaliency:
         self.counts["prior" if boxes is None or boxes.shape[0] == 0 else "boxes"] += 1
 
     # ------------------------------------------------------------------ saliency
-    def batch_saliency(self, samples, training, device, dtype):
-        """``(B, 1, gh, gw)`` saliencies, each in its image's own (flipped) frame."""
+    def batch_saliency(self, samples, training, device, dtype, kde=None):
+        """``(B, 1, gh, gw)`` saliencies, each in its image's own (flipped) frame.
+
+        ``kde``: ``(bandwidth, amplitude)`` in place of the configured ones (a learned KDE's
+        float64 scalars; the saliency then carries their gradient)."""
+        bandwidth, amplitude = (self.bandwidth, self.amplitude) if kde is None else kde
         frames = [self._frame(s) for s in samples]
         boxes = []
         for sample, (w, h) in zip(samples, frames, strict=True):
@@ -263,26 +271,27 @@ class VideoSaliency:
             if not training:
                 self._count(found)
             boxes.append(torch.zeros(0, 4, dtype=torch.float64) if found is None else found)
-        out = torch.empty(len(samples), 1, *self.grid_shape, dtype=torch.float64)
+        parts, order = [], []
         for size in sorted(set(frames)):  # one batched pass per frame size (usually one)
             idx = [i for i, f in enumerate(frames) if f == size]
             try:
                 if self.empty == "uniform":
-                    out[idx] = fovea_saliency(
-                        [boxes[i] for i in idx], size, self.grid_shape, self.bandwidth,
-                        self.amplitude, self.prior, self.prior_weight,
+                    part = fovea_saliency(
+                        [boxes[i] for i in idx], size, self.grid_shape, bandwidth,
+                        amplitude, self.prior, self.prior_weight,
                         clip=self.jitter_rule != "fovea", dtype=torch.float64)
-                    continue
-                out[idx] = boxes_to_saliency(
-                    [boxes[i] for i in idx], size, self.grid_shape, self.bandwidth,
-                    self.amplitude, self.prior, self.prior_weight, dtype=torch.float64)
+                else:
+                    part = boxes_to_saliency(
+                    [boxes[i] for i in idx], size, self.grid_shape, bandwidth,
+                    amplitude, self.prior, self.prior_weight, dtype=torch.float64)
             except BoxSaliencyError as err:
                 raise AdaptiveSaliencyError(f"{self.owner}: {err}") from None
+            parts.extend(part.unbind(0))
+            order.extend(idx)
+        maps = [parts[order.index(i)] for i in range(len(samples))]
         flips = [_flip_of(s.metainfo) for s in samples]
-        for direction in set(flips) - {None}:
-            idx = [i for i, f in enumerate(flips) if f == direction]
-            out[idx] = out[idx].flip(FLIP_DIMS[direction])
-        return out.to(device=device, dtype=dtype)
+        maps = [m.flip([d - 1 for d in FLIP_DIMS[f]]) if f else m for m, f in zip(maps, flips, strict=False)]
+        return torch.stack(maps).to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ test time
     def waves(self, samples):

@@ -2,7 +2,8 @@
 # picked up by the fovea_kde_* configs with {{_base_.fovea_*}}:
 # - zoom: a 31x51 saliency lattice, attraction fwhm 4, separable, reflect padding (anti_crop);
 # - S_D: the dataset prior alone (a fixed grid); S_I: a KDE of boxes (bandwidth 64,
-#   amplitude 1), uniform for an empty list; S_C: 0.5 S_D + 0.5 S_I;
+#   amplitude 1), uniform for an empty list; S_C: 0.5 S_D + 0.5 S_I; LKDE S_I: S_I with a
+#   learned bandwidth and amplitude;
 # - boxes: training, the frame's own GT with centres jittered by 100 N(0,1) - 50 px;
 #   test, every detection of the previous frame (the detector's own cut: score > 0.05,
 #   at most 100);
@@ -37,6 +38,10 @@ fovea_si_saliency = dict(
     empty='uniform')
 fovea_sc_saliency = dict(fovea_si_saliency, prior_file='data/argoverse/saliency_kde_31x51.pkl',
                          prior_weight=0.5)
+# LKDE S_I: S_I with the bandwidth and amplitude learned (64 |1 + b| + 0.1, |1 + a| + 0.1; b and
+# a start at 0), trained at lr x 0.005 with no weight decay
+fovea_lkde_si_saliency = dict(fovea_si_saliency, learned_kde=True)
+fovea_lkde_paramwise_cfg = dict(custom_keys={'learned_kde': dict(lr_mult=0.005, decay_mult=0.0)})
 fovea_param_scheduler = [
     dict(type='PolyLR', power=1.0, eta_min=0.0, begin=0, end=3, by_epoch=True,
          convert_to_iter_based=True)
