@@ -434,3 +434,64 @@ def test_lkde_scalars_receive_gradients_in_a_training_step():
     total.backward()
     for p in (model.learned_kde.bandwidth, model.learned_kde.amplitude):
         assert p.grad is not None and torch.isfinite(p.grad) and p.grad.abs() > 0
+
+
+# ------------------------------------------------------------ FOVEA on a one-stage head
+
+
+def _retina_cfg(fovea):
+    cfg = load_config(osp.join(ROOT, "configs/det2d/retinanet_uniform_0.50.py"))
+    head = dict(reg_decoded_bbox=True, loss_bbox=dict(type="GIoULoss", loss_weight=1.0))
+    if fovea:
+        zoom = load_config(osp.join(ROOT, "configs/det2d/lzu_retinanet_0.50.py")).model
+        cfg.model.type = "FoveaRetinaNet"
+        cfg.model.grid_generator = dict(zoom.grid_generator, saliency_file=UNIFORM,
+                                        output_shape=ZOOMED)
+        head["type"] = "FoveaRetinaHead"
+    cfg.model.bbox_head.update(head)
+    return cfg
+
+
+@pytest.mark.usefixtures("nms_any_dtype")
+def test_uniform_saliency_fovea_retinanet_losses_equal_the_uniform_retinanet_with_giou():
+    """FOVEA's rule on RetinaNet's head (FoveaRetinaHead): with a uniform zoom its losses are
+    the uniform RetinaNet's with the same GIoU loss and the canvas clamp (as above)."""
+    plain, fovea = build_model(_retina_cfg(False)), build_model(_retina_cfg(True))
+    assert fovea.gt_frame == "original"
+    fovea.load_state_dict(plain.state_dict(), strict=True)
+    h, w = ZOOMED
+    assigner, assign = plain.bbox_head.assigner, plain.bbox_head.assigner.assign
+
+    def clamped(pred, gt, ignore=None, **k):
+        from mmengine.structures import InstanceData
+
+        priors = pred.priors.clone()
+        priors[:, 0::2] = priors[:, 0::2].clamp(0, w)
+        priors[:, 1::2] = priors[:, 1::2].clamp(0, h)
+        return assign(InstanceData(priors=priors), gt, ignore, **k)
+
+    assigner.assign = clamped
+    decode = plain.bbox_head.bbox_coder.decode
+    plain.bbox_head.bbox_coder.decode = (lambda b, d, max_shape=None, **k:
+                                         decode(b, d, max_shape=max_shape or ZOOMED, **k))
+    for model in (plain, fovea):
+        model.double().train()
+        priors = model.bbox_head.prior_generator.grid_priors
+        model.bbox_head.prior_generator.grid_priors = (
+            lambda sizes, priors=priors, **k: priors(sizes, **dict(k, dtype=torch.float64)))
+    torch.manual_seed(2)
+    imgs = torch.randn(2, 3, H, W, dtype=torch.float64) * 50
+    resized = F.grid_sample(imgs, identity(*ZOOMED, 2, torch.float64), align_corners=True)
+    plain_samples = det_samples(*ZOOMED, 2, with_gt=True)
+    for s in plain_samples:
+        s.gt_instances.bboxes = s.gt_instances.bboxes.double() * 0.5
+    ref = plain.loss(resized, plain_samples)
+    samples = det_samples(H, W, 2, with_gt=True)
+    for s in samples:
+        s.gt_instances.bboxes = s.gt_instances.bboxes.double()
+    got = fovea.loss(imgs, samples)
+    assert ref.keys() == got.keys()
+    assert sum(got["loss_bbox"]) > 0  # positives were assigned: the box loss is compared
+    for key in ref:
+        a, b = (sum(v) if isinstance(v, list) else v for v in (got[key], ref[key]))
+        assert_close_rel(a, b)
