@@ -132,7 +132,8 @@ def saliency_command(cfg, data_root, out):
 
 
 def ensure_saliency(config, data_root, extra):
-    """The LZU saliency: the user's (SALIENCY or --cfg-options), else the config's file.
+    """The LZU saliency: the user's (SALIENCY or --cfg-options), else the config's file
+    (none when the config names none, e.g. FOVEA's S_I).
 
     The config's file moves under ``data_root`` when it lies under the config's own data
     root. Built from the training set only if that file is absent; never overwritten.
@@ -149,8 +150,11 @@ def ensure_saliency(config, data_root, extra):
                  "disagree; give one of them")
     path = given or env
     if not path:
-        path = (cfg.model.adaptive_saliency.prior_file if key == PRIOR_KEY
-                else cfg.model.grid_generator.saliency_file)
+        path = (cfg.model.adaptive_saliency.get("prior_file") if key == PRIOR_KEY
+                else cfg.model.grid_generator.get("saliency_file"))
+        if not path:  # e.g. FOVEA's S_I: a KDE of each frame's boxes, no dataset saliency
+            say(f"{config} uses no dataset saliency")
+            return []
         own_root = train_dataset(cfg).data_root.rstrip("/") + "/"
         if path.startswith(own_root):
             path = osp.join(data_root, path[len(own_root):])

@@ -99,8 +99,9 @@ def _check_settings(grid_shape, bandwidth, amplitude, prior_weight):
     return gh, gw
 
 
-def _clean_boxes(boxes, scores, score_thr, index, width, height):
-    """Boxes of image ``index`` above ``score_thr``, clipped to the image; refuses bad ones."""
+def _clean_boxes(boxes, scores, score_thr, index, width, height, clip=True):
+    """Boxes of image ``index`` above ``score_thr``, clipped to the image (``clip``); refuses
+    bad ones."""
     boxes = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
     if scores is not None:
         scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
@@ -114,6 +115,8 @@ def _clean_boxes(boxes, scores, score_thr, index, width, height):
         raise BoxSaliencyError(f"image {index}: a box has a NaN or infinite coordinate")
     if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
         raise BoxSaliencyError(f"image {index}: a box has x2 < x1 or y2 < y1 (expected x1y1x2y2)")
+    if not clip:
+        return boxes
     outside = (boxes[:, 2] < 0) | (boxes[:, 0] > width) | (boxes[:, 3] < 0) | (boxes[:, 1] > height)
     if outside.any():
         k = int(outside.nonzero()[0])
@@ -130,7 +133,7 @@ def _clean_boxes(boxes, scores, score_thr, index, width, height):
 
 def boxes_to_saliency(boxes, image_size, grid_shape=(27, 48), bandwidth=64.0, amplitude=1.0,
                       prior=None, prior_weight=0.0, scores=None, score_thr=0.0, device=None,
-                      dtype=torch.float32):
+                      dtype=torch.float32, clip=True):
     """Per-image saliency ``(B, 1, gh, gw)`` from per-image boxes (see the module docstring).
 
     Args:
@@ -145,6 +148,8 @@ def boxes_to_saliency(boxes, image_size, grid_shape=(27, 48), bandwidth=64.0, am
         scores: optional list of ``B`` score vectors ``(N_b,)``; boxes scoring below
             ``score_thr`` are ignored. A NaN score is refused.
         device, dtype: of the result (default: CPU, float32).
+        clip: clip boxes to the image and refuse boxes wholly outside it (default);
+            ``False`` takes them as they are (FOVEA's jittered training boxes).
 
     Boxes partly outside the image are clipped to it; a box entirely outside, an
     inverted or non-finite box, or a NaN score raises ``BoxSaliencyError``.
@@ -155,7 +160,8 @@ def boxes_to_saliency(boxes, image_size, grid_shape=(27, 48), bandwidth=64.0, am
         raise BoxSaliencyError(f"image_size must be positive (W, H), got {tuple(image_size)}")
     if scores is not None and len(scores) != len(boxes):
         raise BoxSaliencyError(f"{len(scores)} score vectors for {len(boxes)} images")
-    per_image = [_clean_boxes(b, None if scores is None else scores[i], score_thr, i, width, height)
+    per_image = [_clean_boxes(b, None if scores is None else scores[i], score_thr, i, width, height,
+                              clip)
                  for i, b in enumerate(boxes)]
     batch = len(per_image)
     if batch == 0:

@@ -22,6 +22,18 @@ both monotone, so the corners alone are exact (``samples`` is ignored); for a
 non-separable grid the edges bend and sampling them bounds the curved box, so a
 box warped and unwarped is a box containing the original, not the original.
 
+FOVEA's ``unwarp_bboxes`` (its released code) is ``unwarp_boxes`` given the
+*full-resolution* grid ``(1, H_z, W_z, 2)`` (the coarse grid upsampled with
+``align_corners=True``) in place of the coarse one: a corner ``x`` is normalised by
+the zoomed canvas width (``x / W_z``, clamped to ``[0, 1]``: border clamping), read at
+grid index ``x / W_z * (W_z - 1)`` bilinearly, and scaled by ``W_input`` (not
+``W_input - 1``), and likewise for ``y``. The field being sampled is the only
+difference between the two uses: the full-resolution grid linearly interpolates the
+coarse map across the pixel that holds a coarse node, a sub-pixel difference. FOVEA's
+training path (``lzu.openmmlab.fovea_heads``) passes the full-resolution grid; the
+zoomed-frame training path keeps the coarse one. Gradients reach both the boxes and
+the grid (a clamped coordinate gets none).
+
 * ``unwarp_boxes`` (zoomed -> input) evaluates the bilinear map directly.
 * ``warp_boxes`` (input -> zoomed) needs the inverse map: per axis in closed form
   (separable), or ``lzu.core.unzoom.invert_grid`` at ``inverse_resolution`` nodes
@@ -101,7 +113,8 @@ def unwarp_boxes(boxes, coarse, zoomed_size, input_size, separable=True, samples
 
     Args:
         boxes: ``(x1, y1, x2, y2)`` pixels of the zoomed image of ``zoomed_size = (W, H)``.
-        coarse: the zoom's coarse grid ``(1, gh, gw, 2)`` (xy, [-1, 1], align_corners=True).
+        coarse: the zoom's coarse grid ``(1, gh, gw, 2)`` (xy, [-1, 1], align_corners=True),
+            or its full-resolution grid ``(1, H_z, W_z, 2)`` (FOVEA's ``unwarp_bboxes``).
         input_size: ``(W, H)`` of the input image.
         separable: the grid is separable (corners are exact); else edges are sampled.
         samples: points per edge for a non-separable grid.

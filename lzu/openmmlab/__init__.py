@@ -11,6 +11,8 @@ mmdet3d's unless named (``tests/test_registry_catalogue.py`` checks this list is
   ``LZURTMDet``, ``LZUYOLOX`` (mmdet MODELS) 2-D detectors with zoom / unzoom
 * ``FoveaFCOS``, ``FoveaRetinaNet``, ``FoveaFasterRCNN`` (mmdet MODELS) 2-D detectors with
   FOVEA's zoom and box unwarping (the paper's 2-D baseline)
+* ``FoveaRPNHead``, ``FoveaStandardRoIHead``, ``FoveaShared2FCBBoxHead``, ``FoveaRetinaHead``
+  (mmdet MODELS) FOVEA's heads: GT in the original frame (``lzu.openmmlab.fovea_heads``)
 * ``LZUEncoderDecoder``, ``LZUCascadeEncoderDecoder`` (mmseg MODELS) segmentors with zoom / unzoom
 * ``FCOSMono3DHeadNoRescale``   (MODELS) FCOS3D head that never rescales twice
 * ``DeviceAgnosticNuScenesMetric`` (METRICS) NuScenesMetric that also runs on CPU
@@ -36,6 +38,12 @@ from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
 from lzu.openmmlab.argoverse import ArgoverseHDDataset, SequenceOrderSampler
 from lzu.openmmlab.dataset import PaperEpochNuScenesDataset
+from lzu.openmmlab.fovea_heads import (
+    FoveaRetinaHead,
+    FoveaRPNHead,
+    FoveaShared2FCBBoxHead,
+    FoveaStandardRoIHead,
+)
 from lzu.openmmlab.head import FCOSMono3DHeadNoRescale
 from lzu.openmmlab.loading import CheckedLoadImageFromFileMono3D
 from lzu.openmmlab.metric import DeviceAgnosticNuScenesMetric
@@ -83,6 +91,10 @@ __all__ = [
     "FoveaRetinaNet",
     "FoveaFasterRCNN",
     "FCOSMono3DHeadNoRescale",
+    "FoveaRPNHead",
+    "FoveaStandardRoIHead",
+    "FoveaShared2FCBBoxHead",
+    "FoveaRetinaHead",
     "DeviceAgnosticNuScenesMetric",
     "PaperEpochNuScenesDataset",
     "CheckedLoadImageFromFileMono3D",

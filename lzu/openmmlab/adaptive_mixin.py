@@ -4,7 +4,9 @@
 ``lzu.openmmlab.video_saliency.VideoSaliency`` (``self.video_saliency``, ``None`` for a
 fixed saliency): building it from ``model.adaptive_saliency`` with
 ``grid_generator=dict(type='AdaptiveGrid', ...)`` (``build_video_saliency``), the
-per-image grids of a batch (``adaptive_grids``), predicting the frames of a sequence
+per-image grids of a batch (``adaptive_grids``), FOVEA's learned KDE
+(``adaptive_saliency.learned_kde=True``: the module ``learned_kde``, two scalars a
+config's ``paramwise_cfg`` can reach by that name), predicting the frames of a sequence
 in order (``predict_in_order``), and forgetting every sequence's detections when the
 mode changes (``train``). ``lzu.openmmlab.features_mixin.LZUFeaturesMixin`` builds on
 it; a task opts in with ``supports_adaptive = True`` (the 2-D detectors).
@@ -13,6 +15,7 @@ it; a task opts in with ``supports_adaptive = True`` (the 2-D detectors).
 import torch
 
 from lzu.core.adaptive_grid import AdaptiveGrid
+from lzu.core.fovea_saliency import LearnedKDE
 from lzu.infra.errors import UserInputError
 from lzu.openmmlab.video_saliency import VideoSaliency
 
@@ -60,6 +63,13 @@ class AdaptiveSaliencyMixin:
         except TypeError as err:
             raise UserInputError(f"{owner}: model.adaptive_saliency: {err}") from None
 
+    def build_learned_kde(self):
+        """FOVEA's ``LearnedKDE`` when ``adaptive_saliency.learned_kde`` is set, else None."""
+        saliency = self.video_saliency
+        if saliency is None or not saliency.learned_kde:
+            return None
+        return LearnedKDE(saliency.bandwidth, saliency.amplitude)
+
     def train(self, mode=True):
         """``nn.Module.train``, and an adaptive model forgets every sequence's detections.
 
@@ -76,7 +86,9 @@ class AdaptiveSaliencyMixin:
         Called before the samples' GT moves into another frame (``current_gt`` reads it)."""
         if self.video_saliency is None:
             return None
-        saliency = self.video_saliency.batch_saliency(samples, training, imgs.device, imgs.dtype)
+        kde = None if self.learned_kde is None else self.learned_kde()
+        saliency = self.video_saliency.batch_saliency(samples, training, imgs.device, imgs.dtype,
+                                                      kde=kde)
         return self.grid_generator.zoom_grids(saliency)
 
     def predict_in_order(self, batch_inputs, samples, rescale, predict_once):

@@ -87,6 +87,7 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
                        follow_flips=follow_flips)
         self._lzu_batch = None
         self.video_saliency = self.build_video_saliency(adaptive_saliency)
+        self.learned_kde = self.build_learned_kde()
 
     # ------------------------------------------------------------ the method's path
     def extract_feat(self, batch_inputs):

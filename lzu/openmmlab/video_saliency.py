@@ -15,20 +15,28 @@ Where the boxes come from
     the model sees at test time, the previous frame's objects, including motion
     between frames and objects that have just appeared;
     ``'current_gt'`` the frame's own GT boxes, jittered (the source FOVEA's released
-    code trains with; it jitters the centres only).
-    Jitter: each box's centre moves by ``N(0, jitter * side)`` per axis and each side
-    is scaled by ``exp(N(0, jitter))`` (torch's global RNG, seeded by the runner).
+    code trains with).
+    Jitter (``jitter_rule``): ``'relative'`` (default, ours): each box's centre moves by
+    ``N(0, jitter * side)`` per axis and each side is scaled by ``exp(N(0, jitter))``;
+    ``'fovea'`` (FOVEA's released code): each centre moves by ``2 jitter (N(0, 1) - 0.5)``
+    pixels per axis (FOVEA: ``jitter=50``), sizes kept, boxes not clipped
+    (``lzu.core.fovea_saliency``). Torch's global RNG, seeded by the runner.
 
 Saliency of one image: ``lzu.core.box_saliency.boxes_to_saliency`` in the original
 image's pixels (``ori_shape``, so ``bandwidth`` means what it means for the dataset
 KDE), mixed with the dataset prior (``prior_file``, ``prior_weight``), then flipped
 like the image.
 
+The prior mix is FOVEA's composite saliency S_C (FOVEA: weight 0.5; ``prior_weight=0``
+is its S_I); the default weight 0.2 is ours.
+
 Fallbacks (documented, never silent errors):
     no previous frame (first frame of a sequence, a missing frame, frames out of
-    order: ``FrameMemory``), or no box above the threshold -> the prior alone; a
-    reset after a sequence's first frame is logged (a warning, once per run and
-    sequence);
+    order: ``FrameMemory``), or no box above the threshold (``empty``): ``'prior'``
+    (default, adaptive LZU's rule) -> the prior alone; ``'uniform'`` (FOVEA's rule) -> the
+    KDE part is the uniform map, mixed as usual (S_I: the identity grid; S_C:
+    ``0.5 S_D + 0.5 uniform``); a reset after a sequence's first frame is logged (a
+    warning, once per run and sequence);
     a box partly outside its frame is clipped to it; a box wholly outside (or empty
     after clipping) is dropped: it says nothing about this frame.
 Refused (``AdaptiveSaliencyError``, one message naming the frame):
@@ -51,6 +59,7 @@ from mmengine.logging import print_log
 
 from lzu.core.box_saliency import BoxSaliencyError, boxes_to_saliency
 from lzu.core.fixed_grid import FLIP_DIMS
+from lzu.core.fovea_saliency import fovea_jitter, fovea_saliency
 from lzu.core.frame_memory import FrameMemory
 from lzu.core.saliency_io import load_saliency, validate_saliency
 from lzu.infra.errors import UserInputError
@@ -59,6 +68,10 @@ from lzu.openmmlab.frame_movers import register_geometry_free
 __all__ = ["AdaptiveSaliencyError", "TRAIN_SOURCES", "VideoSaliency", "flip_boxes"]
 
 TRAIN_SOURCES = ("previous_gt", "current_gt")
+#: what an image with no box gets (module docstring)
+EMPTY_RULES = ("prior", "uniform")
+#: how training boxes are jittered (module docstring)
+JITTER_RULES = ("relative", "fovea")
 #: metainfo every frame needs (``PackDetInputs(meta_keys=...)``)
 SEQUENCE_KEYS = ("sid", "fid")
 PREV_GT = "prev_gt_bboxes"
@@ -100,23 +113,34 @@ class VideoSaliency:
         grid_shape: ``(gh, gw)`` of the saliencies (the grid generator's).
         prior_file: the dataset-wide saliency (``tools/make_saliency.py``; or a tensor
             ``(1, 1, gh, gw)``), used alone
-            for frames without previous boxes and mixed in with ``prior_weight``.
-        prior_weight: share of the prior, in ``[0, 1]`` (FOVEA's composite saliency
-            mixes with weight 0.5; the configs' 0.2 is ours).
+            for frames without previous boxes and mixed in with ``prior_weight``;
+            may be ``None`` when ``prior_weight == 0`` and ``empty='uniform'`` (S_I).
+        prior_weight: share of the prior, in ``[0, 1]`` (FOVEA's composite saliency S_C
+            mixes with weight 0.5; the LZU configs' 0.2 is ours).
         bandwidth, amplitude: the KDE's (FOVEA: 64, 1), see ``lzu.core.box_saliency``.
         score_thr: detections scoring below it are not used.
         train_source: ``'previous_gt'`` or ``'current_gt'``.
-        jitter: relative jitter of training boxes, >= 0.
+        jitter: jitter of training boxes, >= 0 (relative, or pixels for ``'fovea'``).
+        empty: ``'prior'`` or ``'uniform'`` (FOVEA), what an image with no box gets.
+        jitter_rule: ``'relative'`` or ``'fovea'``.
+        learned_kde: the model learns the KDE's bandwidth and amplitude (FOVEA's LKDE:
+            ``lzu.core.fovea_saliency.LearnedKDE`` from ``bandwidth`` and ``amplitude``;
+            ``batch_saliency``'s ``kde`` gives their current values).
         owner: the model's class name, for messages.
     """
 
-    def __init__(self, grid_shape, prior_file, prior_weight=0.2, bandwidth=64.0, amplitude=1.0,
-                 score_thr=0.3, train_source="previous_gt", jitter=0.05, owner="the model"):
+    def __init__(self, grid_shape, prior_file=None, prior_weight=0.2, bandwidth=64.0,
+                 amplitude=1.0, score_thr=0.3, train_source="previous_gt", jitter=0.05,
+                 empty="prior", jitter_rule="relative", learned_kde=False, owner="the model"):
         self.owner = owner
-        if train_source not in TRAIN_SOURCES:
-            raise AdaptiveSaliencyError(
-                f"{owner}: adaptive_saliency.train_source must be one of "
-                f"{', '.join(map(repr, TRAIN_SOURCES))}, got {train_source!r}")
+        for key, value, allowed in (("train_source", train_source, TRAIN_SOURCES),
+                                    ("empty", empty, EMPTY_RULES),
+                                    ("jitter_rule", jitter_rule, JITTER_RULES)):
+            if value not in allowed:
+                raise AdaptiveSaliencyError(
+                    f"{owner}: adaptive_saliency.{key} must be one of "
+                    f"{', '.join(map(repr, allowed))}, got {value!r}")
+        self.empty, self.jitter_rule = empty, jitter_rule
         for key, value, ok in (("prior_weight", prior_weight, lambda v: 0.0 <= v <= 1.0),
                                ("bandwidth", bandwidth, lambda v: v > 0),
                                ("amplitude", amplitude, lambda v: v > 0),
@@ -126,7 +150,13 @@ class VideoSaliency:
                 raise AdaptiveSaliencyError(
                     f"{owner}: adaptive_saliency.{key} = {value!r} is out of range")
         self.grid_shape = tuple(int(v) for v in grid_shape)
-        if torch.is_tensor(prior_file):
+        if prior_file is None:
+            if prior_weight > 0 or empty == "prior":
+                raise AdaptiveSaliencyError(
+                    f"{owner}: adaptive_saliency.prior_file is needed (prior_weight > 0 or "
+                    "empty='prior'); only FOVEA's S_I (prior_weight=0, empty='uniform') has none")
+            self.prior_file, self.prior = None, None
+        elif torch.is_tensor(prior_file):
             self.prior_file = None
             self.prior = validate_saliency(prior_file, self.grid_shape).double()
         else:
@@ -138,6 +168,7 @@ class VideoSaliency:
         self.score_thr = float(score_thr)
         self.train_source = train_source
         self.jitter = float(jitter)
+        self.learned_kde = bool(learned_kde)
         self.memory = FrameMemory()
         #: test frames zoomed on previous boxes / on the prior alone (none above the
         #: threshold, or no previous frame)
@@ -208,6 +239,8 @@ class VideoSaliency:
             sx, sy = _scale_of(meta)
             boxes = boxes / boxes.new_tensor([sx, sy, sx, sy])
         boxes = self._clean(boxes, width, height, where)
+        if self.jitter_rule == "fovea":
+            return fovea_jitter(boxes, self.jitter)
         return self._clean(self._jittered(boxes), width, height, where)
 
     def _test_boxes(self, sample, width, height):
@@ -223,8 +256,12 @@ class VideoSaliency:
         self.counts["prior" if boxes is None or boxes.shape[0] == 0 else "boxes"] += 1
 
     # ------------------------------------------------------------------ saliency
-    def batch_saliency(self, samples, training, device, dtype):
-        """``(B, 1, gh, gw)`` saliencies, each in its image's own (flipped) frame."""
+    def batch_saliency(self, samples, training, device, dtype, kde=None):
+        """``(B, 1, gh, gw)`` saliencies, each in its image's own (flipped) frame.
+
+        ``kde``: ``(bandwidth, amplitude)`` in place of the configured ones (a learned KDE's
+        float64 scalars; the saliency then carries their gradient)."""
+        bandwidth, amplitude = (self.bandwidth, self.amplitude) if kde is None else kde
         frames = [self._frame(s) for s in samples]
         boxes = []
         for sample, (w, h) in zip(samples, frames, strict=True):
@@ -234,20 +271,27 @@ class VideoSaliency:
             if not training:
                 self._count(found)
             boxes.append(torch.zeros(0, 4, dtype=torch.float64) if found is None else found)
-        out = torch.empty(len(samples), 1, *self.grid_shape, dtype=torch.float64)
+        parts, order = [], []
         for size in sorted(set(frames)):  # one batched pass per frame size (usually one)
             idx = [i for i, f in enumerate(frames) if f == size]
             try:
-                out[idx] = boxes_to_saliency(
-                    [boxes[i] for i in idx], size, self.grid_shape, self.bandwidth,
-                    self.amplitude, self.prior, self.prior_weight, dtype=torch.float64)
+                if self.empty == "uniform":
+                    part = fovea_saliency(
+                        [boxes[i] for i in idx], size, self.grid_shape, bandwidth,
+                        amplitude, self.prior, self.prior_weight,
+                        clip=self.jitter_rule != "fovea", dtype=torch.float64)
+                else:
+                    part = boxes_to_saliency(
+                    [boxes[i] for i in idx], size, self.grid_shape, bandwidth,
+                    amplitude, self.prior, self.prior_weight, dtype=torch.float64)
             except BoxSaliencyError as err:
                 raise AdaptiveSaliencyError(f"{self.owner}: {err}") from None
+            parts.extend(part.unbind(0))
+            order.extend(idx)
+        maps = [parts[order.index(i)] for i in range(len(samples))]
         flips = [_flip_of(s.metainfo) for s in samples]
-        for direction in set(flips) - {None}:
-            idx = [i for i, f in enumerate(flips) if f == direction]
-            out[idx] = out[idx].flip(FLIP_DIMS[direction])
-        return out.to(device=device, dtype=dtype)
+        maps = [m.flip([d - 1 for d in FLIP_DIMS[f]]) if f else m for m, f in zip(maps, flips, strict=False)]
+        return torch.stack(maps).to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ test time
     def waves(self, samples):

@@ -1,15 +1,9 @@
-# Adaptive FOVEA on Faster R-CNN R50-FPN: each frame is zoomed to output_shape with its own
-# saliency, a KDE of the previous frame's boxes mixed with the dataset prior (argoverse_adaptive_*
-# in ./argoverse_hd.py; lzu/openmmlab/video_saliency.py); the detector runs in the zoomed frame
-# and its boxes are unwarped. Training: the previous frame's GT boxes, jittered; val/test: the
-# previous frame's detections, frames in sequence order (SequenceOrderSampler). A child sets
-# model.grid_generator.output_shape.
-_base_ = ['./faster_rcnn_r50_fpn.py']
+# Adaptive FOVEA on Faster R-CNN R50-FPN, trained on FOVEA's path (./fovea_faster_rcnn_r50_fpn.py):
+# each frame is zoomed with its own saliency, a KDE of boxes (lzu/openmmlab/video_saliency.py);
+# val/test frames in sequence order (SequenceOrderSampler), zoomed on the previous frame's
+# detections. A child sets model.grid_generator and model.adaptive_saliency.
+_base_ = ['./fovea_faster_rcnn_r50_fpn.py']
 
-model = dict(
-    type='FoveaFasterRCNN',
-    grid_generator={{_base_.argoverse_adaptive_grid_generator}},
-    adaptive_saliency={{_base_.argoverse_adaptive_saliency}})
 train_dataloader = dict(dataset=dict(pipeline=[
     {{_base_.load_image}}, {{_base_.load_annotations}}, {{_base_.flip}},
     {{_base_.pack_train_video}}

@@ -1,4 +1,0 @@
-# FOVEA on Faster R-CNN R50-FPN: 1920x1200 frames zoomed to 0.5 scale, boxes unwarped.
-_base_ = ['./_base_/fovea_faster_rcnn_r50_fpn.py']
-
-model = dict(grid_generator=dict(output_shape=(600, 960)))
