@@ -117,6 +117,41 @@ def test_a_wrong_golden_file_fails_stage_1_and_the_check(tmp_path):
     assert f"- {bad}: " in md
 
 
+def _fake_pack(tmp_path, size, listed_bytes):
+    """A pack whose one wheel is a sparse file of ``size`` bytes (no disk used), listed in the
+    manifest with ``listed_bytes``."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    wheel = pack / "mmdet3d-1.4.0-py3-none-any.whl"
+    with open(wheel, "wb") as f:
+        f.truncate(size)
+    manifest = {"files": [{"file": wheel.name, "bytes": listed_bytes, "sha256": "0" * 64}],
+                "mmcv_sdist": "mmcv-2.1.0.tar.gz", "python": "3.12", "platforms": ["manylinux2014_x86_64"]}
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    return pack, wheel.name
+
+
+def test_a_pack_file_of_the_wrong_size_is_refused_without_hashing_it(tmp_path):
+    pack, name = _fake_pack(tmp_path, 8 * 2**30, 1_234_567)
+    result, report, _ = dry_run(tmp_path, "--pack", str(pack), "--stages", "2", "--budget-s", "5")
+    assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
+    detail = steps(report, "2")["pack"]["detail"]
+    assert steps(report, "2")["pack"]["status"] == "failed"
+    assert f"{name} differs from the manifest (size: {8 * 2**30} bytes, the manifest says 1234567)" in detail
+
+
+def test_hashing_the_pack_stops_when_the_budget_runs_out(tmp_path):
+    """A file of the listed size is hashed chunk by chunk, the clock read between chunks: with a
+    clock that moves one second per reading, a 5 s budget stops after a few chunks."""
+    gc = _gpu_check()
+    pack, name = _fake_pack(tmp_path, 3 * 2**30, 3 * 2**30)
+    ticks = iter(range(10**6))
+    report = gc.Report(str(tmp_path / "r"), budget_s=5, clock=lambda: float(next(ticks)))
+    with pytest.raises(gc.BudgetSpent, match=rf"the budget ran out while hashing {name} \(\d+ of 3072 MiB"):
+        gc.verify_pack(str(pack), report.left)
+    assert next(ticks) < 20  # a handful of readings, not one per MiB of the file
+
+
 @pytest.mark.skipif(not HAS_PACK, reason=NO_PACK)
 def test_dry_run_verifies_and_installs_the_pack(tmp_path):
     result, report, md = dry_run(tmp_path, "--pack", PACK, "--stages", "2,3")

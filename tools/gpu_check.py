@@ -10,8 +10,8 @@ Stage 1, plain PyTorch (lzu.core, torch, torchvision and pytest; no OpenMMLab):
     tests/data/paper_grids.npz, or ``--golden``), each test a row of the report;
   * latency: ``lzu.apis.fpn_latency`` (also ``tools/benchmark_zoom.py --fpn``): torchvision's
     ResNet-50-FPN, uniform vs LZU per scale, interleaved, CUDA synchronised around every call.
-Stage 2, the stack: verify the pack (``sh run.sh gpu-pack``: the sha256 of every file;
-  mmcv's sdist patched), install its wheels into a scratch
+Stage 2, the stack: verify the pack (``sh run.sh gpu-pack``: the size, then the sha256 of
+  every file, within the budget; mmcv's sdist patched), install its wheels into a scratch
   folder, compile mmcv's ops for this GPU only (TORCH_CUDA_ARCH_LIST from the device, MAX_JOBS = cores), import the stack. On a
   machine whose Python is not the pack's (3.12), the wheels are only checked, and this
   environment's stack is used (build it with LZU_CUDA_OPS=1 bash mmdetection3d/install.sh).
@@ -56,7 +56,6 @@ import torch
 from lzu.apis.fpn_latency import latency_table, measure_fpn_latency
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
-from lzu.infra.workdir import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -270,16 +269,45 @@ def stage1(report, args):
 
 
 # ------------------------------------------------------------------- stage 2: the stack
-def verify_pack(pack):
-    """``(manifest, problems)``: every listed file present with its sha256, mmcv's sdist patched."""
+class BudgetSpent(Exception):
+    """The budget ran out in the middle of a step; the message says where."""
+
+
+def sha256_within(path, left, chunk=1 << 20):
+    """sha256 of ``path``, read in chunks; ``BudgetSpent`` (naming the file) as soon as
+    ``left()`` (seconds of the budget left) is not positive between two chunks."""
+    digest, done, size = hashlib.sha256(), 0, os.path.getsize(path)
+    with open(path, "rb") as f:
+        while True:
+            if left() <= 0:
+                raise BudgetSpent(f"the budget ran out while hashing {osp.basename(path)} "
+                                  f"({done / 2**20:.0f} of {size / 2**20:.0f} MiB read)")
+            block = f.read(chunk)
+            if not block:
+                return digest.hexdigest()
+            digest.update(block)
+            done += len(block)
+
+
+def verify_pack(pack, left=lambda: float("inf")):
+    """``(manifest, problems)``: every listed file present with its size, then its sha256
+    (hashed within ``left``, see ``sha256_within``), and mmcv's sdist patched."""
     with open(osp.join(pack, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
-    problems = []
-    for entry in manifest["files"]:
+    problems, sized = [], []
+    for entry in manifest["files"]:  # sizes first: a wrong file is refused without reading it
         path = osp.join(pack, entry["file"])
         if not osp.isfile(path):
             problems.append(f"{entry['file']} is missing")
-        elif file_sha256(path) != entry["sha256"]:
+        elif osp.getsize(path) != entry["bytes"]:
+            problems.append(f"{entry['file']} differs from the manifest (size: {osp.getsize(path)} "
+                            f"bytes, the manifest says {entry['bytes']})")
+        else:
+            sized.append((entry, path))
+    if problems:
+        return manifest, problems
+    for entry, path in sized:
+        if sha256_within(path, left) != entry["sha256"]:
             problems.append(f"{entry['file']} differs from the manifest (sha256)")
     sdist = osp.join(pack, manifest["mmcv_sdist"])
     if osp.isfile(sdist) and not problems:
@@ -451,7 +479,7 @@ def stage2(report, args):
                     "where there is network, and carry it along")
     else:
         try:
-            manifest, problems = verify_pack(args.pack)
+            manifest, problems = verify_pack(args.pack, report.left)
             size = sum(e["bytes"] for e in manifest["files"]) / 2**20
             if problems:
                 report.step("2", "pack", "failed", "; ".join(problems))
@@ -460,6 +488,9 @@ def stage2(report, args):
                 report.step("2", "pack", "passed", f"{len(manifest['files'])} files, {size:.1f} MiB, "
                             f"sha256 as in the manifest, {manifest['mmcv_sdist']} patched; for Python "
                             f"{manifest['python']}")
+        except BudgetSpent as err:
+            report.step("2", "pack", "timeout", str(err))
+            manifest = None
         except Exception as err:  # noqa: BLE001
             report.step("2", "pack", "failed", f"{type(err).__name__}: {err}")
             manifest = None
