@@ -117,6 +117,19 @@ def test_a_wrong_golden_file_fails_stage_1_and_the_check(tmp_path):
     assert f"- {bad}: " in md
 
 
+@pytest.mark.parametrize("where", ["file", "under_a_file"])
+def test_an_unwritable_out_is_refused_in_one_line_before_any_work(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    out = blocker if where == "file" else blocker / "report"
+    result = run_tool(["tools/gpu_check.py", "--out", str(out), "--scratch", str(tmp_path / "s")])
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gpu_check: error: --out {out} cannot be written")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "s").exists()  # refused before any work
+
+
 def _fake_pack(tmp_path, size, listed_bytes):
     """A pack whose one wheel is a sparse file of ``size`` bytes (no disk used), listed in the
     manifest with ``listed_bytes``."""

@@ -27,7 +27,8 @@ only the report's time is left (``--stop-if-overrun``: as soon as its progress s
 cannot finish); its objects stay in ``--scratch``, so a second call on the same machine
 resumes the compile rather than restarting it. Without a CUDA device (a dry run, as the
 tests do) the CUDA parts are skipped with the reason and the report keeps its layout.
-Exit status 1 when a check failed, else 0.
+Exit status 1 when a check failed, 2 when ``--out`` or ``--scratch`` cannot be written
+(checked before any work), else 0.
 """
 
 from lzu.infra.bootstrap import bootstrap
@@ -47,6 +48,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -711,8 +713,26 @@ def parse_args(argv=None):
     return args
 
 
+def unwritable(folder):
+    """Why ``folder`` cannot be made and written to (a file created and removed), or None."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gpu-check-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    for name in ("out", "scratch"):
+        why = unwritable(getattr(args, name))
+        if why:
+            print(f"gpu_check: error: --{name} {getattr(args, name)} cannot be written ({why}): "
+                  "name a folder you can write", file=sys.stderr)
+            return 2
     report = Report(args.out, args.budget_s)
     print(f"[gpu-check] {report.data['mode']}: {report.data['env']['device']}, torch "
           f"{torch.__version__}; budget {args.budget_s:.0f} s; report in {args.out}", flush=True)
