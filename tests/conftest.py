@@ -6,6 +6,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+#: the paper's golden grids; ``LZU_PAPER_GRIDS`` names another file (the GPU check's
+#: ``--golden``, which its own test uses to show that a wrong reference fails stage 1)
+PAPER_GRIDS = os.environ.get("LZU_PAPER_GRIDS") or os.path.join(ROOT, "tests", "data",
+                                                                "paper_grids.npz")
 
 from lzu.infra.cpu import configure_cpu_environment  # noqa: E402
 

@@ -1,9 +1,10 @@
-"""The CUDA path: compiled mmcv CUDA ops, zoom/unzoom, LZUFCOSMono3D, LZUEncoderDecoder, metric and AMP training on a GPU.
+"""The CUDA path of the OpenMMLab stack: compiled mmcv CUDA ops, LZUFCOSMono3D, LZUEncoderDecoder, metric and AMP training on a GPU.
 
 Every test here compares the GPU with the CPU on the same inputs and weights. They
 skip, with the reason, on machines without CUDA (the project's CI); on a GPU they
 are real. ``test_mmcv_reports_its_cuda_build`` says whether mmcv's ops were built
-with CUDA at all.
+with CUDA at all. The plain-PyTorch part (zoom, inverse grids, unzoom) is
+``tests/test_cuda_core.py``.
 """
 
 import copy
@@ -11,15 +12,12 @@ import math
 import os.path as osp
 import re
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from conftest import ROOT, run_tool
 from mono3d_fixtures import build_model, make_batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-GOLDEN = np.load(osp.join(ROOT, "tests", "data", "paper_grids.npz"))
 
 
 def test_mmcv_reports_its_cuda_build():
@@ -52,28 +50,6 @@ def test_nms_rotated_on_cuda_equals_cpu():
     _, keep_cpu = nms_rotated(boxes, scores, 0.3)
     _, keep_gpu = nms_rotated(boxes.cuda(), scores.cuda(), 0.3)
     assert keep_gpu.cpu().tolist() == keep_cpu.tolist()
-
-
-@pytest.mark.parametrize("separable", [True, False])
-@pytest.mark.parametrize("border", ["exact", "paper"])
-def test_zoom_and_unzoom_on_cuda_equal_cpu(separable, border):
-    from lzu.core.fixed_grid import FixedGrid
-    from lzu.core.unzoom import invert_grid, unzoom
-    from lzu.core.zoom import zoom
-
-    gen = FixedGrid(osp.join(ROOT, "saliency.pkl"), output_shape=(450, 800), separable=separable)
-    imgs = torch.rand(2, 3, 928, 1600)
-    results = {}
-    for device in ("cpu", "cuda"):
-        up, coarse = gen(imgs.to(device))
-        zoomed = zoom(imgs.to(device), up)
-        feats = F.avg_pool2d(zoomed, 8)
-        inv = invert_grid(coarse, feats.shape, separable=separable, border=border)
-        results[device] = (coarse, zoomed, inv, unzoom(feats, inv))
-    for cpu, gpu in zip(results["cpu"], results["cuda"], strict=True):
-        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=0)
-    mode = "sep" if separable else "nonsep"
-    assert torch.equal(results["cuda"][0][:1].cpu(), torch.from_numpy(GOLDEN[f"s0.50_{mode}_grid"]))
 
 
 def test_lzu_fcos3d_predict_on_cuda_equals_cpu(tmp_path):

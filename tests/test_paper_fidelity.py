@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import PAPER_GRIDS
 
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.saliency_io import load_saliency
@@ -18,7 +19,7 @@ from lzu.core.unzoom import invert_grid, unzoom
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SALIENCY = os.path.join(ROOT, "saliency.pkl")
-GOLDEN = np.load(os.path.join(ROOT, "tests", "data", "paper_grids.npz"))
+GOLDEN = np.load(PAPER_GRIDS)
 SCALES = ("0.25", "0.50", "0.75", "1.00")
 MODES = {"sep": True, "nonsep": False}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -2,7 +2,7 @@
 
     python tools/benchmark_zoom.py [--device cpu|cuda] [--threads N] [--repeats 20]
     python tools/benchmark_zoom.py --adaptive [--threads 2]
-
+    python tools/benchmark_zoom.py --fpn [--repeats 50]
 
 For each scale s (output s x 900x1600) and both modes it prints the median time of
 * grid: saliency -> coarse grid -> upsampled sampling grid;
@@ -19,6 +19,10 @@ saliency from 20 previous-frame boxes, the zoom grid and the inverse grids of
 the five FPN levels, for a batch of one, next to the forward pass of a
 ResNet-50-FPN backbone on the zoomed image (torchvision, random weights); it
 prints the share.
+
+``--fpn`` prints what LZU costs a whole backbone: torchvision's ResNet-50-FPN on a 1600x900
+frame, uniform (the frame already downsampled) vs LZU (zoom, backbone + FPN, unzoom every
+level) per scale, interleaved (``lzu.apis.fpn_latency``; the GPU check's stage 1 table).
 """
 
 from lzu.infra.bootstrap import bootstrap
@@ -37,7 +41,7 @@ from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
 from lzu.infra.cli import run_main
-from lzu.infra.timing import Clock
+from lzu.infra.timing import Clock, interleaved
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
 STRIDES = (8, 16, 32, 64, 128)
@@ -60,15 +64,7 @@ def level_shapes(h, w, divisor=32):
 
 
 def timed(fn, device, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    clock = Clock(device)
-    times = []
-    for _ in range(repeats):
-        t0 = clock()
-        fn()
-        times.append((clock() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(interleaved({"fn": fn}, Clock(device), warmup, repeats)["fn"])
 
 
 def bench(scale, separable, device, repeats, channels):
@@ -138,11 +134,23 @@ def main(argv=None):
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--adaptive", action="store_true",
                    help="per-frame cost of an adaptive saliency instead (see the docstring)")
+    p.add_argument("--fpn", action="store_true",
+                   help="ResNet-50-FPN latency, uniform vs LZU per scale, instead (the docstring)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device {device} | threads {torch.get_num_threads()} | torch {torch.__version__}")
+    if args.fpn:
+        from lzu.apis.fpn_latency import latency_table, measure_fpn_latency
+
+        lat = measure_fpn_latency(device, (900, 1600), SCALES, warmup=3, iters=args.repeats)
+        print("\n".join(latency_table(lat)))
+        if args.json:
+            from lzu.infra.atomic_io import atomic_write_json
+
+            atomic_write_json(args.json, {"device": str(device), "fpn": lat})
+        return lat["rows"]
     if args.adaptive:
         with torch.no_grad():
             r = bench_adaptive(device, args.repeats)

@@ -3,20 +3,16 @@
     python tools/gpu_check.py [--out DIR] [--pack gpu_pack] [--budget-s 540] [--stages 1,2,3]
     (sh run.sh gpu-check [ARGS])
 
-Stage 1, plain PyTorch (lzu.core and torchvision, no OpenMMLab):
-  * grids: for the paper's four scales, both samplers (separable or not) and both unzoom
-    borders ("exact", "paper"): the coarse and upsampled zoom grids, the zoom of an image,
-    the inverse grids at the paper's five FPN level shapes and the unzoom of features, on
-    CUDA against the CPU (max |diff| <= 1e-5), and on each device against the paper's
-    golden grids (tests/data/paper_grids.npz: coarse grid bit for bit, paper-border inverse
-    grids to 1e-6);
-  * latency: torchvision's ResNet-50-FPN at batch 1 on a 1600x900 image (padded to 32),
-    uniform (the image already downsampled) vs LZU (zoom the full image, backbone + FPN,
-    unzoom every level) at 0.25/0.5/0.75/1.0; CUDA synchronised around every call, the
-    eight models interleaved; median and p90, and zoom + unzoom's own time and share.
-Stage 2, the stack: verify the pack (``sh run.sh gpu-pack``: sha256 of every file, mmcv's
-  sdist patched), install its wheels into a scratch folder, compile mmcv's ops for this GPU
-  only (TORCH_CUDA_ARCH_LIST from the device, MAX_JOBS = cores), import the stack. On a
+Stage 1, plain PyTorch (lzu.core, torch, torchvision and pytest; no OpenMMLab):
+  * grids: ``pytest tests/test_cuda_core.py`` (zoom grids, zoom, inverse grids and unzoom at
+    the paper's scales on CUDA against the CPU) and the golden-grid tests of
+    tests/test_paper_fidelity.py (coarse and paper-border inverse grids against the paper's,
+    tests/data/paper_grids.npz, or ``--golden``), each test a row of the report;
+  * latency: ``lzu.apis.fpn_latency`` (also ``tools/benchmark_zoom.py --fpn``): torchvision's
+    ResNet-50-FPN, uniform vs LZU per scale, interleaved, CUDA synchronised around every call.
+Stage 2, the stack: verify the pack (``sh run.sh gpu-pack``: the size, then the sha256 of
+  every file, within the budget; mmcv's sdist patched), install its wheels into a scratch
+  folder, compile mmcv's ops for this GPU only (TORCH_CUDA_ARCH_LIST from the device, MAX_JOBS = cores), import the stack. On a
   machine whose Python is not the pack's (3.12), the wheels are only checked, and this
   environment's stack is used (build it with LZU_CUDA_OPS=1 bash mmdetection3d/install.sh).
 Stage 3, OpenMMLab on CUDA: ``pytest tests/test_cuda.py``, and tools/benchmark.py on the
@@ -24,13 +20,15 @@ Stage 3, OpenMMLab on CUDA: ``pytest tests/test_cuda.py``, and tools/benchmark.p
   to the paper's numbers (docs/paper_results.json).
 
 Every stage reports even when a later one fails: ``gpu_check.json`` and ``gpu_check.md`` in
-``--out`` are rewritten after every step, plus build.log, pytest.log and benchmark/.
+``--out`` are rewritten after every step, plus build.log, pytest_core.log, pytest.log and
+benchmark/.
 Time guard: the whole run keeps to ``--budget-s`` seconds. The mmcv compile stops when
 only the report's time is left (``--stop-if-overrun``: as soon as its progress shows it
 cannot finish); its objects stay in ``--scratch``, so a second call on the same machine
 resumes the compile rather than restarting it. Without a CUDA device (a dry run, as the
 tests do) the CUDA parts are skipped with the reason and the report keeps its layout.
-Exit status 1 when a check failed, else 0.
+Exit status 1 when a check failed, 2 when ``--out`` or ``--scratch`` cannot be written
+(checked before any work), else 0.
 """
 
 from lzu.infra.bootstrap import bootstrap
@@ -47,33 +45,31 @@ import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import torch
 
+from lzu.apis.fpn_latency import latency_table, measure_fpn_latency
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
-from lzu.infra.timing import Clock, percentile
-from lzu.infra.workdir import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-SALIENCY = osp.join(ROOT, "saliency.pkl")
 GOLDEN = osp.join(ROOT, "tests", "data", "paper_grids.npz")
 PAPER = osp.join(ROOT, "docs", "paper_results.json")
 BUILD_SH = osp.join(ROOT, "mmdetection3d", "mmcv_build.sh")
 SCALES = ("0.25", "0.50", "0.75", "1.00")
-MODES = {"sep": True, "nonsep": False}
 PAPER_CONFIGS = [f"configs/{family}fcos3d_{s}.py" for family in ("", "lzu_") for s in SCALES]
-#: CUDA against CPU (as tests/test_cuda.py), paper-border inverse grids against the paper's
-CUDA_ATOL = 1e-5
-GOLDEN_ATOL = 1e-6
+#: stage 1's tests: plain PyTorch on CUDA vs the CPU, and the grids against the paper's
+CORE_TESTS = ["tests/test_cuda_core.py",
+              "tests/test_paper_fidelity.py::test_fixed_grid_reproduces_the_papers_coarse_grid_bit_for_bit",
+              "tests/test_paper_fidelity.py::test_paper_border_equals_the_papers_inverse_grids"]
 #: seconds kept for writing the report when a step is cut short
 REPORT_RESERVE_S = 15.0
 #: logs kept in the report folder are cut to their last bytes, so the folder stays small
@@ -118,12 +114,12 @@ class Report:
     def finish_stage(self, key, started):
         stage = self.stage(key)
         statuses = [s["status"] for s in stage["steps"]]
-        for status in ("failed", "timeout", "skipped"):
+        for status in ("failed", "timeout", "passed"):  # passed: every step that ran passed
             if status in statuses:
                 stage["status"] = status
                 break
         else:
-            stage["status"] = "passed" if statuses else "skipped"
+            stage["status"] = "skipped"
         stage["wall_s"] = round(self.clock() - started, 1)
         self.write()
 
@@ -225,34 +221,13 @@ def markdown(data):
 
 def _tables(step):
     out = []
-    if step.get("grids"):
-        out += ["", f"Grids ({step['step']}): max |diff|; CUDA − CPU tolerance {CUDA_ATOL:g}, "
-                f"paper-border inverse vs the paper's {GOLDEN_ATOL:g}.", "",
-                "| scale | sampler | border | coarse = paper's (CPU / CUDA) | paper inverse − "
-                "paper's (CPU / CUDA) | CUDA − CPU: coarse / upsampled / zoom / inverse / unzoom "
-                "| ok |", "|---|---|---|---|---|---|---|"]
-        for r in step["grids"]:
-            cuda = r["cuda_vs_cpu"]
-            diffs = " / ".join(_fmt(cuda[k], "{:.1e}") for k in
-                               ("coarse", "upsampled", "zoom", "inverse", "unzoom")) if cuda else "–"
-            out.append(f"| {r['scale']} | {r['mode']} | {r['border']} | {_fmt(r['coarse_equal_cpu'])}"
-                       f" / {_fmt(r['coarse_equal_cuda'])} | {_fmt(r['paper_inverse_err_cpu'], '{:.1e}')}"
-                       f" / {_fmt(r['paper_inverse_err_cuda'], '{:.1e}')} | {diffs} | {_fmt(r['ok'])} |")
     if step.get("latency"):
-        lat = step["latency"]
-        out += ["", f"ResNet-50-FPN latency on {lat['device']}, input {lat['image']} (padded to 32), "
-                f"batch 1, fp32, {lat['warmup']} warm-up + {lat['iters']} interleaved iterations: "
-                "median (p90) ms.", "",
-                "| scale | uniform | LZU | LZU / uniform | zoom ms | unzoom ms | zoom+unzoom share of LZU |",
-                "|---|---|---|---|---|---|---|"]
-        for r in lat["rows"]:
-            out.append(f"| {r['scale']} | {r['uniform_ms']:.2f} ({r['uniform_p90_ms']:.2f}) | "
-                       f"{r['lzu_ms']:.2f} ({r['lzu_p90_ms']:.2f}) | {r['ratio']:.3f} | "
-                       f"{r['zoom_ms']:.3f} | {r['unzoom_ms']:.3f} | {100 * r['zoom_unzoom_share']:.1f} % |")
+        out += [""] + latency_table(step["latency"])
     if step.get("pytest"):
         t = step["pytest"]
         out += ["", "| test | outcome |", "|---|---|"]
         out += [f"| {name} | {outcome} |" for name, outcome in t["tests"].items()]
+        out += [f"- {name}: {message}" for name, message in t.get("failures", {}).items()]
     if step.get("benchmark"):
         out += ["", "FCOS3D R50-DCN (the eight paper configs, random weights, fake inputs), batch "
                 "1, interleaved; the paper's latency read off its figure (±0.3 ms).", "",
@@ -268,155 +243,13 @@ def _tables(step):
 
 
 # ------------------------------------------------------------------- stage 1: PyTorch
-def grid_results(device, scale, mode, golden, image, feats):
-    """Everything stage 1 compares, for one device, scale and sampler, both borders."""
-    from lzu.core.fixed_grid import FixedGrid
-    from lzu.core.unzoom import BORDERS, invert_grid, unzoom
-    from lzu.core.zoom import zoom
-
-    h, w = (int(v) for v in golden[f"s{scale}_output_shape"])
-    gen = FixedGrid(SALIENCY, output_shape=(h, w), separable=MODES[mode])
-    with torch.no_grad():
-        up, coarse = gen.grids(device, torch.float32)
-        out = {"coarse": coarse.cpu(), "upsampled": up.cpu(),
-               "zoom": zoom(image.to(device), up).cpu()}
-        for border in BORDERS:
-            invs = [invert_grid(coarse, f.shape, separable=MODES[mode], border=border) for f in feats]
-            out[border] = {
-                "inverse": [i.cpu() for i in invs],
-                "unzoom": [unzoom(f.to(device), i).cpu() for f, i in zip(feats, invs, strict=True)],
-            }
-    return out
-
-
-def check_grids(devices):
-    """Rows of stage 1's grid table; each device against the golden data, CUDA against CPU."""
-    from lzu.core.unzoom import BORDERS
-
-    golden = np.load(GOLDEN)
-    g = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, 928, 1600, generator=g)
-    rows = []
-    for scale in SCALES:
-        shapes = [tuple(int(v) for v in s) for s in golden[f"s{scale}_level_shapes"]]
-        feats = [torch.randn(1, 4, *s, generator=g) for s in shapes]
-        for mode in MODES:
-            res = {d: grid_results(d, scale, mode, golden, image, feats) for d in devices}
-            ref = torch.from_numpy(golden[f"s{scale}_{mode}_grid"])
-            for border in BORDERS:
-                row = {"scale": scale, "mode": mode, "border": border, "cuda_vs_cpu": None,
-                       "coarse_equal_cuda": None, "paper_inverse_err_cuda": None,
-                       "paper_inverse_err_cpu": None}
-                for d in devices:
-                    tag = "cpu" if d == "cpu" else "cuda"
-                    row[f"coarse_equal_{tag}"] = bool(torch.equal(res[d]["coarse"], ref))
-                    if border == "paper":
-                        row[f"paper_inverse_err_{tag}"] = max(
-                            (inv - torch.from_numpy(golden[f"s{scale}_{mode}_inv_P{lvl}"])).abs().max().item()
-                            for lvl, inv in enumerate(res[d][border]["inverse"], start=3))
-                if "cuda" in devices:
-                    c, k = res["cpu"], res["cuda"]
-
-                    def diff(a, b):
-                        return max((x - y).abs().max().item() for x, y in zip(a, b, strict=True))
-
-                    row["cuda_vs_cpu"] = {
-                        "coarse": diff([c["coarse"]], [k["coarse"]]),
-                        "upsampled": diff([c["upsampled"]], [k["upsampled"]]),
-                        "zoom": diff([c["zoom"]], [k["zoom"]]),
-                        "inverse": diff(c[border]["inverse"], k[border]["inverse"]),
-                        "unzoom": diff(c[border]["unzoom"], k[border]["unzoom"]),
-                    }
-                ok = all(row[f"coarse_equal_{t}"] is not False for t in ("cpu", "cuda"))
-                ok &= all(row[f"paper_inverse_err_{t}"] is None or row[f"paper_inverse_err_{t}"] <= GOLDEN_ATOL
-                          for t in ("cpu", "cuda"))
-                ok &= row["cuda_vs_cpu"] is None or max(row["cuda_vs_cpu"].values()) <= CUDA_ATOL
-                row["ok"] = bool(ok)
-                rows.append(row)
-    return rows
-
-
-def measure_fpn_latency(device, image_hw, scales, warmup, iters):
-    """ResNet-50-FPN, uniform vs LZU per scale; see the module docstring."""
-    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-
-    from lzu.core.fixed_grid import FixedGrid
-    from lzu.core.wrapper import LZU
-
-    def pad(n):
-        return -(-n // 32) * 32
-
-    clock = Clock(device)
-    torch.manual_seed(0)
-    net = resnet_fpn_backbone(backbone_name="resnet50", weights=None).to(device).eval()
-    h, w = image_hw
-    full = torch.rand(1, 3, pad(h), pad(w), device=device)
-    runs = []  # (scale, family, fn)
-    lzus = {}
-    for s in scales:
-        oh, ow = round(h * s), round(w * s)
-        small = torch.rand(1, 3, pad(oh), pad(ow), device=device)
-        lzu = LZU(FixedGrid(SALIENCY, output_shape=(oh, ow), separable=True), border="paper",
-                  region="padded", pad_size_divisor=32)
-        lzus[s] = lzu
-
-        def uniform(x=small):
-            return net(x)
-
-        def zoomed(lzu=lzu):
-            z, state = lzu.zoom(full)
-            return lzu.unzoom(net(z), state)
-
-        runs += [(s, "uniform", uniform), (s, "lzu", zoomed)]
-    times = {(s, fam): [] for s, fam, _ in runs}
-    parts = {s: {"zoom": [], "unzoom": []} for s in scales}
-    with torch.no_grad():
-        for _ in range(warmup):
-            for _, _, fn in runs:
-                fn()
-        for _ in range(iters):
-            for s, fam, fn in runs:
-                t0 = clock()
-                fn()
-                times[(s, fam)].append((clock() - t0) * 1e3)
-        for _ in range(iters):
-            for s, lzu in lzus.items():
-                t0 = clock()
-                z, state = lzu.zoom(full)
-                t1 = clock()
-                feats = net(z)
-                t2 = clock()
-                lzu.unzoom(feats, state)
-                t3 = clock()
-                parts[s]["zoom"].append((t1 - t0) * 1e3)
-                parts[s]["unzoom"].append((t3 - t2) * 1e3)
-    rows = []
-    for s in scales:
-        u, z = times[(s, "uniform")], times[(s, "lzu")]
-        zoom_ms, unzoom_ms = statistics.median(parts[s]["zoom"]), statistics.median(parts[s]["unzoom"])
-        rows.append({
-            "scale": s, "uniform_ms": statistics.median(u), "uniform_p90_ms": percentile(u, 90),
-            "lzu_ms": statistics.median(z), "lzu_p90_ms": percentile(z, 90),
-            "ratio": statistics.median(z) / statistics.median(u), "zoom_ms": zoom_ms,
-            "unzoom_ms": unzoom_ms, "zoom_unzoom_share": (zoom_ms + unzoom_ms) / statistics.median(z),
-        })
-    return {"device": str(device), "image": f"{w}x{h}", "warmup": warmup, "iters": iters,
-            "rows": rows}
-
-
 def stage1(report, args):
     cuda = torch.cuda.is_available()
     started = report.clock()
-    t = time.monotonic()
-    try:
-        rows = check_grids(["cpu", "cuda"] if cuda else ["cpu"])
-        bad = [f"{r['scale']} {r['mode']} {r['border']}" for r in rows if not r["ok"]]
-        detail = (f"{len(rows)} cases (4 scales x 2 samplers x 2 borders) on "
-                  + ("CPU and CUDA" if cuda else "the CPU only: no CUDA device, the CUDA half is skipped")
-                  + (f"; failing: {', '.join(bad)}" if bad else "") + f" ({time.monotonic() - t:.1f} s)")
-        report.step("1", "grids", "failed" if bad else "passed", detail, grids=rows)
-    except Exception as err:  # noqa: BLE001  (a stage reports its error; the next ones still run)
-        report.step("1", "grids", "failed", f"{type(err).__name__}: {err}")
+    env = dict(stack_env([]), LZU_PAPER_GRIDS=args.golden)
+    budget = report.left() - REPORT_RESERVE_S
+    pytest_step(report, "1", "grids", CORE_TESTS, env, args, "pytest_core", budget,
+                "" if cuda else "CPU only: no CUDA device, the CUDA half is skipped; ")
     if not cuda and not args.cpu_latency:
         report.step("1", "latency", "skipped",
                     "no CUDA device: the latency claim is a GPU claim (--cpu-latency times the CPU)")
@@ -438,16 +271,45 @@ def stage1(report, args):
 
 
 # ------------------------------------------------------------------- stage 2: the stack
-def verify_pack(pack):
-    """``(manifest, problems)``: every listed file present with its sha256, mmcv's sdist patched."""
+class BudgetSpent(Exception):
+    """The budget ran out in the middle of a step; the message says where."""
+
+
+def sha256_within(path, left, chunk=1 << 20):
+    """sha256 of ``path``, read in chunks; ``BudgetSpent`` (naming the file) as soon as
+    ``left()`` (seconds of the budget left) is not positive between two chunks."""
+    digest, done, size = hashlib.sha256(), 0, os.path.getsize(path)
+    with open(path, "rb") as f:
+        while True:
+            if left() <= 0:
+                raise BudgetSpent(f"the budget ran out while hashing {osp.basename(path)} "
+                                  f"({done / 2**20:.0f} of {size / 2**20:.0f} MiB read)")
+            block = f.read(chunk)
+            if not block:
+                return digest.hexdigest()
+            digest.update(block)
+            done += len(block)
+
+
+def verify_pack(pack, left=lambda: float("inf")):
+    """``(manifest, problems)``: every listed file present with its size, then its sha256
+    (hashed within ``left``, see ``sha256_within``), and mmcv's sdist patched."""
     with open(osp.join(pack, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
-    problems = []
-    for entry in manifest["files"]:
+    problems, sized = [], []
+    for entry in manifest["files"]:  # sizes first: a wrong file is refused without reading it
         path = osp.join(pack, entry["file"])
         if not osp.isfile(path):
             problems.append(f"{entry['file']} is missing")
-        elif file_sha256(path) != entry["sha256"]:
+        elif osp.getsize(path) != entry["bytes"]:
+            problems.append(f"{entry['file']} differs from the manifest (size: {osp.getsize(path)} "
+                            f"bytes, the manifest says {entry['bytes']})")
+        else:
+            sized.append((entry, path))
+    if problems:
+        return manifest, problems
+    for entry, path in sized:
+        if sha256_within(path, left) != entry["sha256"]:
             problems.append(f"{entry['file']} differs from the manifest (sha256)")
     sdist = osp.join(pack, manifest["mmcv_sdist"])
     if osp.isfile(sdist) and not problems:
@@ -619,7 +481,7 @@ def stage2(report, args):
                     "where there is network, and carry it along")
     else:
         try:
-            manifest, problems = verify_pack(args.pack)
+            manifest, problems = verify_pack(args.pack, report.left)
             size = sum(e["bytes"] for e in manifest["files"]) / 2**20
             if problems:
                 report.step("2", "pack", "failed", "; ".join(problems))
@@ -628,6 +490,9 @@ def stage2(report, args):
                 report.step("2", "pack", "passed", f"{len(manifest['files'])} files, {size:.1f} MiB, "
                             f"sha256 as in the manifest, {manifest['mmcv_sdist']} patched; for Python "
                             f"{manifest['python']}")
+        except BudgetSpent as err:
+            report.step("2", "pack", "timeout", str(err))
+            manifest = None
         except Exception as err:  # noqa: BLE001
             report.step("2", "pack", "failed", f"{type(err).__name__}: {err}")
             manifest = None
@@ -715,16 +580,49 @@ def run_logged(cmd, env, log_path, timeout):
     return code, time.monotonic() - started
 
 
-def junit_outcomes(path):
+def junit_outcomes(path, failures=None):
+    """``{module::test: passed|failed|skipped}`` from a JUnit XML file; a failed test's
+    message (its first line) goes into ``failures`` when given."""
     outcomes = {}
     if not osp.isfile(path):
         return outcomes
     for case in ET.parse(path).getroot().iter("testcase"):
         name = f"{case.get('classname', '').split('.')[-1]}::{case.get('name')}"
-        tags = {child.tag for child in case}
-        outcomes[name] = ("failed" if tags & {"failure", "error"} else
+        tags = {child.tag: child for child in case}
+        bad = tags.get("failure", tags.get("error"))
+        outcomes[name] = ("failed" if bad is not None else
                           "skipped" if "skipped" in tags else "passed")
+        if bad is not None and failures is not None:
+            failures[name] = ((bad.get("message") or "").strip().splitlines() or ["(no message)"])[0][:300]
     return outcomes
+
+
+def pytest_step(report, key, step, tests, env, args, log, budget, prefix=""):
+    """Run ``pytest tests`` (``env``, within ``budget`` s; its log as ``<log>.log`` in the
+    report folder) and report it as step ``step`` of stage ``key``, one row per test."""
+    os.makedirs(args.scratch, exist_ok=True)
+    xml = osp.join(args.scratch, f"{log}.xml")
+    if osp.exists(xml):
+        os.remove(xml)
+    code, secs = run_logged([sys.executable, "-m", "pytest", *tests, "-q", "-rA", "-p",
+                             "no:cacheprovider", "--junitxml", xml], env,
+                            osp.join(args.scratch, f"{log}.log"), budget)
+    copy_tail(osp.join(args.scratch, f"{log}.log"), osp.join(args.out, f"{log}.log"))
+    failures = {}
+    tests = junit_outcomes(xml, failures)
+    counts = {k: sum(v == k for v in tests.values()) for k in ("passed", "failed", "skipped")}
+    summary = prefix + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {secs:.0f} s"
+    if code is None:
+        status, summary = "timeout", f"stopped after {secs:.0f} s (budget)"
+    elif code != 0 or counts["failed"] or not tests:
+        status = "failed"
+        summary += (f"; failing: {', '.join(failures)}" if failures else
+                    f"; pytest exited {code}: see {log}.log")
+    elif not counts["passed"]:
+        status, summary = "skipped", f"every test skipped ({summary}): see {log}.log"
+    else:
+        status = "passed"
+    return report.step(key, step, status, summary, pytest={"tests": tests, "failures": failures})
 
 
 def benchmark_rows(path):
@@ -757,26 +655,9 @@ def stage3(report, args, env):
                     f"{len(PAPER_CONFIGS)} paper configs, --fake-inputs, batch 1)")
         report.finish_stage("3", started)
         return
-    xml = osp.join(args.scratch, "pytest.xml")
-    if osp.exists(xml):
-        os.remove(xml)
     budget = report.left() - REPORT_RESERVE_S - args.benchmark_reserve_s
-    code, secs = run_logged([sys.executable, "-m", "pytest", "tests/test_cuda.py", "-q", "-rA",
-                             "-p", "no:cacheprovider", "--junitxml", xml], env,
-                            osp.join(args.scratch, "pytest.log"), budget)
-    copy_tail(osp.join(args.scratch, "pytest.log"), osp.join(args.out, "pytest.log"))
-    tests = junit_outcomes(xml)
-    counts = {k: sum(v == k for v in tests.values()) for k in ("passed", "failed", "skipped")}
-    summary = ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {secs:.0f} s"
-    if code is None:
-        status, summary = "timeout", f"stopped after {secs:.0f} s (budget)"
-    elif code != 0 or counts["failed"] or not tests:
-        status = "failed"
-    elif not counts["passed"]:
-        status, summary = "skipped", f"every test skipped ({summary}): see pytest.log"
-    else:
-        status = "passed"
-    report.step("3", "pytest tests/test_cuda.py", status, summary, pytest={"tests": tests})
+    pytest_step(report, "3", "pytest tests/test_cuda.py", ["tests/test_cuda.py"], env, args, "pytest",
+                budget)
     bench_out = osp.join(args.out, "benchmark")
     cmd = [sys.executable, "tools/benchmark.py", *PAPER_CONFIGS, "--fake-inputs", "--device", "cuda",
            "--warmup", str(args.bench_warmup), "--iters", str(args.bench_iters), "--out-dir", bench_out]
@@ -807,6 +688,8 @@ def parse_args(argv=None):
     p.add_argument("--scratch", default=osp.join(ROOT, "work_dirs", "gpu_check_scratch"),
                    help="installed wheels and mmcv's build (kept: a second call resumes)")
     p.add_argument("--budget-s", type=float, default=540.0, help="wall-clock budget of the run")
+    p.add_argument("--golden", default=GOLDEN,
+                   help="the paper's grids stage 1 compares with (default: tests/data/paper_grids.npz)")
     p.add_argument("--stages", default="1,2,3", help="which stages to run, e.g. 2,3 on a rerun")
     p.add_argument("--stop-if-overrun", action="store_true",
                    help="stop the mmcv compile as soon as it cannot finish in the budget")
@@ -825,13 +708,31 @@ def parse_args(argv=None):
     unknown = args.stages - set(STAGES)
     if unknown:
         p.error(f"--stages: unknown stage(s) {sorted(unknown)}; choose from 1, 2, 3")
-    for name in ("out", "pack", "scratch"):
+    for name in ("out", "pack", "scratch", "golden"):
         setattr(args, name, osp.abspath(getattr(args, name)))
     return args
 
 
+def unwritable(folder):
+    """Why ``folder`` cannot be made and written to (a file created and removed), or None."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gpu-check-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    for name in ("out", "scratch"):
+        why = unwritable(getattr(args, name))
+        if why:
+            print(f"gpu_check: error: --{name} {getattr(args, name)} cannot be written ({why}): "
+                  "name a folder you can write", file=sys.stderr)
+            return 2
     report = Report(args.out, args.budget_s)
     print(f"[gpu-check] {report.data['mode']}: {report.data['env']['device']}, torch "
           f"{torch.__version__}; budget {args.budget_s:.0f} s; report in {args.out}", flush=True)
