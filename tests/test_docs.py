@@ -1,8 +1,11 @@
 """The documentation holds together: every relative link in README.md and docs/ resolves (anchors
 against the target's headings, slugged as GitHub does), and every `sh run.sh <command>` it names
-is a command or experiment that `sh run.sh --help` lists."""
+is a command or experiment that `sh run.sh --help` lists; every repository path they name (in
+links and code spans: ``lzu/...py``, ``tools/...py``, bare module files beside their folder)
+exists, but for a short allow-list of upstream and example paths."""
 
 import glob
+import os
 import os.path as osp
 import re
 import subprocess
@@ -207,3 +210,103 @@ def test_readme_evidence_table_is_made_from_the_json():
     assert table in read("README.md"), (
         "README.md's evidence table differs from docs/evidence.json: paste the output of "
         "`python tools/evidence.py --from-json --readme-table`")
+
+
+# ------------------------------------------------------------ repository paths named in the docs
+
+#: A repository path: a file under one of the project's folders (``lzu/core/zoom.py``).
+REPO_PATH = re.compile(
+    r"(?<![\w./~-])((?:lzu|tools|tests|configs|docs|mmdetection3d)/[\w./-]*[\w])")
+#: A module file named without its folder (``zoom.py``), resolved against a folder the same
+#: line names (``lzu/core/``), else anywhere in the tree.
+BARE_FILE = re.compile(r"(?<![\w./*{}~-])([\w-]+\.py)(?![\w*{}])")
+LINK_TARGET = re.compile(r"\]\(\s*([^)\s#]+)")
+FOLDER = re.compile(r"`((?:lzu|tools|tests|configs|mmdetection3d)(?:/[\w-]+)*/)`")
+SUBFOLDER = re.compile(r"`([\w-]+/)`")
+
+#: Paths the docs may name that are not in this tree, each with its reason.
+ALLOWED_PATHS = {
+    "tools/dataset_converters/cityscapes.py": "mmseg's converter, in mmseg's repository",
+}
+
+
+def named_paths(rel):
+    """(line, path, folders) of every repository path in the links and code spans of ``rel``:
+    link targets, folder paths (``lzu/core/zoom.py``; ``folders`` is None) and bare module
+    files (``zoom.py``; ``folders`` are those the same line names, with the subfolders it
+    names below them). Globs and placeholders (``*``, ``{``, ``<``) are not paths."""
+    out = []
+    for lineno, line in enumerate(read(rel).splitlines(), 1):
+        for target in LINK_TARGET.findall(INLINE_CODE.sub("", line)):
+            if not re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+                out.append((lineno, target, None))
+        folders = FOLDER.findall(line)
+        folders += [f + s for f in folders for s in SUBFOLDER.findall(line)]
+        for span in INLINE_CODE.findall(line):
+            span = span.strip("`")
+            if re.search(r"[*{}<>$]|\.\.\.|…", span):
+                continue
+            for path in REPO_PATH.findall(span):
+                out.append((lineno, path, None))
+            for name in BARE_FILE.findall(REPO_PATH.sub("", span)):
+                out.append((lineno, name, folders))
+    return out
+
+
+def tree_basenames():
+    names = set()
+    for _, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in (
+            "work_dirs", "data", "__pycache__", "gpu_pack") and not d.endswith(".egg-info")]
+        names.update(filenames)
+    return names
+
+
+def missing_paths(rel, basenames=None):
+    """``file:line: path`` for every repository path named in ``rel`` that is not in the tree
+    (paths in links are relative to ``rel``'s folder, others to the repository root)."""
+    basenames = tree_basenames() if basenames is None else basenames
+    missing = []
+    for lineno, path, folders in named_paths(rel):
+        if path in ALLOWED_PATHS:
+            continue
+        if folders is None:
+            candidates = [path, osp.normpath(osp.join(osp.dirname(rel), path))]
+            found = any(osp.exists(osp.join(ROOT, c)) for c in candidates)
+        elif folders:
+            found = any(osp.exists(osp.join(ROOT, f, path)) for f in folders)
+        else:
+            found = path in basenames
+        if not found:
+            missing.append(f"{rel}:{lineno}: {path}")
+    return missing
+
+
+def test_every_repository_path_in_the_docs_exists():
+    basenames = tree_basenames()
+    missing = [m for rel in markdown_files() for m in missing_paths(rel, basenames)]
+    assert not missing, ("paths the docs name that the tree lacks (fix the doc, or add an "
+                         "upstream or example path to ALLOWED_PATHS with its reason):\n"
+                         + "\n".join(missing))
+
+
+def test_a_stale_path_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    (tmp_path / "lzu" / "core").mkdir(parents=True)
+    (tmp_path / "lzu" / "core" / "zoom.py").write_text("")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text(
+        "`lzu/core/zoom.py` [z](../lzu/core/zoom.py) `lzu/core/unzoom.py`\n"
+        "| `lzu/core/` | `zoom.py`, `gone.py` |\n"
+        "`zoom.py` `lost.py` `configs/fcos3d_*.py` `tools/<name>.py`\n"
+        "[x](../lzu/openmmlab/lzu_detector.py) `tools/dataset_converters/cityscapes.py`\n")
+    assert missing_paths("docs/a.md") == [
+        "docs/a.md:1: lzu/core/unzoom.py", "docs/a.md:2: gone.py", "docs/a.md:3: lost.py",
+        "docs/a.md:4: ../lzu/openmmlab/lzu_detector.py"]
+
+
+def test_the_allow_list_is_in_use():
+    """Every allowed path is still named by some doc (a stale entry would hide nothing)."""
+    named = {path for rel in markdown_files() for _, path, _ in named_paths(rel)}
+    unused = sorted(set(ALLOWED_PATHS) - named)
+    assert not unused, f"ALLOWED_PATHS entries no doc names: {unused}"
