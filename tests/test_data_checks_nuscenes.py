@@ -78,8 +78,11 @@ def test_missing_images_are_listed(broken_root):
 
 def load_image(path, cam2img=K):
     from mmdet3d.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
 
-    loader = TRANSFORMS.build(dict(type="LoadImageFromFileMono3D"))
+    # mmdet3d's scope whatever scope an earlier test in this process left as the default
+    with DefaultScope.overwrite_default_scope("mmdet3d"):
+        loader = TRANSFORMS.build(dict(type="LoadImageFromFileMono3D"))
     return loader({"images": {"CAM_FRONT": {"img_path": str(path), "cam2img": cam2img}}})
 
 

@@ -8,14 +8,16 @@ from helpers import load_tool
 
 
 def test_demo_rerun_with_other_options_does_not_reuse(tmp_path):
+    from lzu.apis.demos import check_options
+
     demo = load_tool("demo")
     wd = str(tmp_path / "demo")
-    demo.check_options(wd, demo.parse_args(["--seed", "0"]))
-    demo.check_options(wd, demo.parse_args(["--seed", "0"]))
+    check_options(wd, demo.parse_args(["--seed", "0"]))
+    check_options(wd, demo.parse_args(["--seed", "0"]))
     with pytest.raises(SystemExit, match=r"seed 0 -> 1.*--fresh"):
-        demo.check_options(wd, demo.parse_args(["--seed", "1"]))
+        check_options(wd, demo.parse_args(["--seed", "1"]))
     with pytest.raises(SystemExit, match="scenes"):
-        demo.check_options(wd, demo.parse_args(["--scenes", "3", "1"]))
+        check_options(wd, demo.parse_args(["--scenes", "3", "1"]))
 
 
 def test_the_demos_regenerate_an_incomplete_set_and_what_was_made_from_it(tmp_path):
