@@ -2,13 +2,15 @@
 
 One model per family, from the wheels' own configs (their data preprocessor and test pipeline
 as shipped; backbones and widths shrunk), float64, uniform saliency: the LZU model's features
-and predictions equal the plain model's on the uniformly resized image, padded by hand as that
+and predictions (and, for Deformable DETR and SegFormer, training losses) equal the plain
+model's on the uniformly resized image, padded by hand as that
 model's pipeline and data preprocessor pad it (a fixed ``Pad`` size with its pixel value, a
 divisor, or nothing), to 1e-9 relative. The output size ``OUT`` is divisible by no stride
 above 4, so any padding the plain model does not do shows. A test pipeline's padding LZU
 cannot reproduce is refused when the model is built, naming it.
 """
 
+import numpy as np
 import pytest
 import torch
 from det2d_fixtures import det_sample, pair, resized, wheel_config
@@ -55,9 +57,31 @@ def images():
     return torch.randn(1, 3, *IN, dtype=torch.float64) * 50
 
 
-def detector_case(cfg, plain_shape, value=lambda plain: 0.0, k=20):
-    """Worst relative difference of features, scores and boxes: LZU on ``IN`` images vs the plain
-    detector on the resized image padded to ``plain_shape`` with ``value(plain)``."""
+def loss_diff(a, b):
+    """Worst relative difference of two models' losses (every ``loss*`` entry)."""
+    assert set(a) == set(b)
+    keys = [k for k in b if "loss" in k]
+    assert keys
+    return max(worst(list(a[k]) if isinstance(a[k], list) else a[k],
+                     list(b[k]) if isinstance(b[k], list) else b[k]) for k in keys)
+
+
+def gt_sample(shape, scale=(1.0, 1.0), **meta):
+    """A detection sample with two GT boxes (in the frame of an image ``shape``)."""
+    from mmengine.structures import InstanceData
+
+    boxes = torch.tensor([[10.0, 20.0, 80.0, 70.0], [90.0, 30.0, 160.0, 100.0]], dtype=torch.float64)
+    sample = det_sample(shape, **meta)
+    sample.gt_instances = InstanceData(bboxes=boxes * boxes.new_tensor(scale * 2),
+                                       labels=torch.tensor([0, 2]))
+    return sample
+
+
+def detector_case(cfg, plain_shape, value=lambda plain: 0.0, k=20, with_loss=False):
+    """Worst relative difference of features, scores and boxes (and training losses): LZU on
+    ``IN`` images vs the plain detector on the resized image padded to ``plain_shape`` with
+    ``value(plain)``. (mmdet's dense heads build their priors in float32: losses in float64 are
+    compared for query-based heads.)"""
     plain, lzu_model = pair(cfg, OUT)
     plain.double(), lzu_model.double()
     imgs = images()
@@ -71,12 +95,23 @@ def detector_case(cfg, plain_shape, value=lambda plain: 0.0, k=20):
     assert len(b.scores) > 0
     k = min(k, len(b.scores))
     diffs += [worst(a.scores[:k], b.scores[:k]), worst(a.bboxes[:k], b.bboxes[:k])]
-    return max(diffs)
+    if not with_loss:
+        return max(diffs)
+    plain.train(), lzu_model.train()
+    torch.manual_seed(3)  # the same dropout in both
+    losses_lzu = lzu_model.loss(imgs, [gt_sample(IN)])
+    torch.manual_seed(3)
+    losses_plain = plain.loss(small, [gt_sample(OUT, SCALE, ori_shape=IN, scale_factor=SCALE,
+                                                pad_shape=plain_shape, batch_input_shape=plain_shape)])
+    return max(diffs + [loss_diff(losses_lzu, losses_plain)])
 
 
-def segmentor_case(cfg):
-    """Worst relative difference of features and logits: LZU on ``IN`` images vs the plain
-    segmentor on the resized image (mmseg pads nothing at test time without a ``test_cfg``)."""
+def segmentor_case(cfg, with_loss=False):
+    """Worst relative difference of features and logits (and training losses): LZU on ``IN``
+    images vs the plain segmentor on the resized image (mmseg pads nothing at test time without
+    a ``test_cfg``; in training, to the data preprocessor's ``size``, labels with 255)."""
+    import mmcv
+    from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
     plain, lzu_model = pair(cfg, OUT, scope="mmseg")
@@ -88,7 +123,25 @@ def segmentor_case(cfg):
         diffs = [worst(lzu_model.extract_feat(imgs), plain.extract_feat(small))]
         a = lzu_model.predict(imgs, [SegDataSample(metainfo=dict(meta, img_shape=IN, pad_shape=IN))])
         b = plain.predict(small, [SegDataSample(metainfo=dict(meta, img_shape=OUT, pad_shape=OUT))])
-    return max(diffs + [worst(a[0].seg_logits.data, b[0].seg_logits.data)])
+    diffs.append(worst(a[0].seg_logits.data, b[0].seg_logits.data))
+    if not with_loss:
+        return max(diffs)
+    size = tuple(cfg.model.data_preprocessor.size)
+    label = np.random.default_rng(0).integers(0, 5, IN).astype(np.uint8)
+    small_label = np.full(size, 255, np.uint8)
+    small_label[:OUT[0], :OUT[1]] = mmcv.imresize(label, OUT[::-1], interpolation="nearest")
+
+    def sample(shape, pad, lab):
+        s = SegDataSample(metainfo=dict(meta, img_shape=shape, pad_shape=pad))
+        s.gt_sem_seg = PixelData(data=torch.from_numpy(lab)[None].long())
+        return s
+
+    plain.train(), lzu_model.train()
+    torch.manual_seed(3)  # the same dropout and drop path in both
+    losses_lzu = lzu_model.loss(imgs, [sample(IN, IN, label)])
+    torch.manual_seed(3)
+    losses_plain = plain.loss(padded_input(small, size, 0.0), [sample(OUT, size, small_label)])
+    return max(diffs + [loss_diff(losses_lzu, losses_plain)])
 
 
 # ------------------------------------------------------------ the families' shrunk configs
@@ -185,10 +238,10 @@ def rtmdet_pad_value(plain):
 
 #: family -> (its case, as the independent check measures it)
 CASES = {
-    "Deformable DETR": lambda: detector_case(deformable_detr_cfg(), OUT),
+    "Deformable DETR": lambda: detector_case(deformable_detr_cfg(), OUT, with_loss=True),
     "RTMDet-tiny": lambda: detector_case(rtmdet_cfg(), (640, 640), rtmdet_pad_value),
     "ATSS": lambda: detector_case(atss_cfg(), (64, 96)),
-    "SegFormer": lambda: segmentor_case(segformer_cfg()),
+    "SegFormer": lambda: segmentor_case(segformer_cfg(), with_loss=True),
     "UPerNet": lambda: segmentor_case(upernet_cfg()),
     "PSPNet": lambda: segmentor_case(pspnet_cfg()),
 }
