@@ -52,6 +52,7 @@ from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
 from lzu.openmmlab.adaptive_mixin import AdaptiveSaliencyMixin
+from lzu.openmmlab.pipeline_padding import PAD_KEYS
 
 __all__ = ["INPUT_SHAPE", "SCALE_KEEPING_BATCH_AUGMENTS", "ZOOMED_FLAG", "LZUFeaturesMixin",
            "build_grid_generator"]
@@ -63,8 +64,6 @@ ZOOMED_FLAG = "lzu_zoomed"
 INPUT_SHAPE = "lzu_input_shape"
 #: data-preprocessor batch augments that keep the input scale (run as usual under LZU)
 SCALE_KEEPING_BATCH_AUGMENTS = {"BatchFixedSizePad"}
-#: the arguments of a pipeline's ``Pad`` that ``pipeline_pad`` takes
-PIPELINE_PAD_KEYS = ("size", "size_divisor", "pad_to_square", "pad_val")
 
 
 class LZUFeaturesMixin(AdaptiveSaliencyMixin):
@@ -192,11 +191,11 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
         if not pipeline_pad:
             return None
         owner = type(self).__name__
-        unknown = sorted(set(pipeline_pad) - set(PIPELINE_PAD_KEYS))
+        unknown = sorted(set(pipeline_pad) - set(PAD_KEYS))
         if unknown:
             raise UserInputError(
                 f"{owner}: model.pipeline_pad has {', '.join(map(repr, unknown))}; it takes a "
-                f"Pad's {', '.join(PIPELINE_PAD_KEYS)}")
+                f"Pad's {', '.join(PAD_KEYS)}")
         size = pipeline_pad.get("size")
         value = pipeline_pad.get("pad_val", 0)
         if isinstance(value, dict):

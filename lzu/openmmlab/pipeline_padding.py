@@ -10,11 +10,12 @@ zoomed image is not known is refused, naming it and ``model.pipeline_pad``.
 
 from lzu.infra.errors import UserInputError
 
-__all__ = ["pipeline_pad", "set_pipeline_pad"]
+__all__ = ["PAD_KEYS", "pipeline_pad", "set_pipeline_pad"]
 
 #: a pipeline step that pads the image to a size or a divisor, bottom-right
 _PAD = "Pad"
-_PAD_KEYS = ("size", "size_divisor", "pad_to_square", "pad_val")
+#: the arguments of a ``Pad`` that ``model.pipeline_pad`` takes
+PAD_KEYS = ("size", "size_divisor", "pad_to_square", "pad_val")
 
 
 def _test_pipeline(cfg):
@@ -42,7 +43,7 @@ def pipeline_pad(cfg):
                 raise UserInputError(
                     f"{where}[{i}] is a second Pad: set model.pipeline_pad to the padding the "
                     "model's input gets (a Pad's size, size_divisor, pad_to_square, pad_val)")
-            found = {k: step[k] for k in _PAD_KEYS if step.get(k) is not None}
+            found = {k: step[k] for k in PAD_KEYS if step.get(k) is not None}
         elif "Pad" in kind and not (kind == "RandomCenterCropPad" and not step.get("test_mode")):
             reason = (" (it pads around the image, centred: the zoom of its canvas is not the "
                       "padded zoomed image; use dict(type='Pad', size_divisor=32))"
