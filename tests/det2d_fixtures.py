@@ -1,9 +1,13 @@
 """Small 2-D detection inputs and model pairs for CPU tests (a helper module, not a test file)."""
 
+import copy
+import importlib
 import os.path as osp
 
 import torch
+import torch.nn.functional as F
 from conftest import ROOT
+from mmengine.config import Config
 
 import lzu.openmmlab  # noqa: F401  (registers the detectors)
 from lzu.apis.runtime import build_model, load_config
@@ -55,3 +59,36 @@ def assert_close_rel(a, b, rtol=1e-4):
     a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
     scale = b.abs().max().clamp_min(1e-12)
     assert ((a - b).abs().max() / scale).item() <= rtol, (a, b)
+
+
+def resized(imgs, shape):
+    """The plain model's input: ``imgs`` uniformly resized as a uniform-saliency zoom does."""
+    h, w = shape
+    return F.grid_sample(imgs.double(), identity(h, w, imgs.shape[0], torch.float64),
+                         align_corners=True).to(imgs.dtype)
+
+
+def wheel_config(package, rel):
+    root = osp.dirname(importlib.import_module(package).__file__)
+    return Config.fromfile(osp.join(root, ".mim", "configs", rel))
+
+
+def pair(cfg, output_shape, scope="mmdet", saliency=UNIFORM, **grid):
+    """(plain model, its LZU version) with the same weights, from one (whole) config."""
+    cfg.default_scope = scope
+    plain = build_model(cfg)
+    lzu_cfg = copy.deepcopy(cfg)
+    lzu_cfg.model.type = "LZU" + cfg.model.type
+    lzu_cfg.model.grid_generator = dict(type="FixedGrid", saliency_file=saliency,
+                                        output_shape=output_shape, **grid)
+    lzu_model = build_model(lzu_cfg)
+    lzu_model.load_state_dict(plain.state_dict(), strict=True)
+    return plain.eval(), lzu_model.eval()
+
+
+def det_sample(shape, **meta):
+    from mmdet.structures import DetDataSample
+
+    base = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
+                scale_factor=(1.0, 1.0))
+    return DetDataSample(metainfo=dict(base, **meta))

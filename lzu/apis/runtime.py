@@ -237,6 +237,10 @@ def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher=
         wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
         wrapper["device_ids"] = None
         cfg.model_wrapper_cfg = wrapper
+    if "grid_generator" in (cfg.get("model") or {}):  # an LZU model pads as its pipeline would
+        from lzu.openmmlab.pipeline_padding import set_pipeline_pad
+
+        set_pipeline_pad(cfg)
     return cfg
 
 
@@ -252,9 +256,10 @@ def build_model(cfg, checkpoint=None):
     from mmengine.runner import load_checkpoint
 
     import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
+    from lzu.openmmlab.pipeline_padding import set_pipeline_pad
 
     init_default_scope(cfg.get("default_scope", "mmdet3d"))
-    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg = copy.deepcopy(set_pipeline_pad(copy.deepcopy(cfg)).model)
     model_cfg.backbone.init_cfg = None
     if "pretrained" in model_cfg:  # mmseg's way of naming backbone weights
         model_cfg.pretrained = None

@@ -42,9 +42,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from lzu.core.padding import PadStep, pad, padded_shape
 from lzu.core.unzoom import BORDERS, invert_grid, unzoom
 from lzu.core.zoom import zoom
 
@@ -83,12 +83,15 @@ class LZU(nn.Module):
         grid_generator: e.g. ``FixedGrid``.
         border: unzoom border behaviour, ``"exact"`` or ``"paper"`` (``lzu.core.unzoom``).
         region: ``"image"`` (default) or ``"padded"`` (the paper's 3-D code).
-        pad_size_divisor: the zoomed batch is padded to a multiple of this.
+        pad_size_divisor: the zoomed batch is padded to a multiple of this (shorthand for
+            ``padding=[PadStep(size_divisor=pad_size_divisor)]``).
+        padding: the steps the zoomed batch is padded by (``lzu.core.padding.PadStep``), in
+            place of ``pad_size_divisor``: those a model's own input of the zoomed size gets.
         follow_flips: use the flipped saliency for flipped images.
     """
 
     def __init__(self, grid_generator, border="exact", region="image", pad_size_divisor=1,
-                 follow_flips=True):
+                 follow_flips=True, padding=None):
         super().__init__()
         if border not in BORDERS:
             raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
@@ -97,7 +100,8 @@ class LZU(nn.Module):
         self.grid_generator = grid_generator
         self.border = border
         self.region = region
-        self.pad_size_divisor = max(1, int(pad_size_divisor))
+        self.padding = (tuple(padding) if padding is not None
+                        else (PadStep(size_divisor=max(1, int(pad_size_divisor))),))
         self.follow_flips = bool(follow_flips)
         self._inverse_cache = {}
 
@@ -106,8 +110,8 @@ class LZU(nn.Module):
         return tuple(int(s) for s in self.grid_generator.output_shape)
 
     def padded(self, shape):
-        d = self.pad_size_divisor
-        return tuple(-(-int(s) // d) * d for s in shape)
+        """``shape`` ``(H, W)`` after the zoomed batch's padding."""
+        return padded_shape(shape, self.padding)
 
     def _flips(self, b, flips):
         if not self.follow_flips or flips is None:
@@ -140,9 +144,8 @@ class LZU(nn.Module):
                 scale = up.new_tensor([(wb - 1) / max(wp - 1, 1), (hb - 1) / max(hp - 1, 1)])
                 up = (up + 1) * scale - 1
             grids.append(up)
-        zoomed = zoom(images, torch.cat(grids, dim=0))
-        hz, wz = self.padded((h, w))
-        zoomed = F.pad(zoomed, (0, wz - w, 0, hz - h))
+        zoomed = pad(zoom(images, torch.cat(grids, dim=0)), self.padding)
+        hz, wz = zoomed.shape[-2:]
         scales = [(w / float(wb), h / float(hb)) for hb, wb in image_shapes]
         state = ZoomState((h, w), (hz, wz), scales, flips, images.dtype, images.device)
         return zoomed, state
@@ -157,9 +160,8 @@ class LZU(nn.Module):
         up = up.to(device=images.device, dtype=images.dtype)
         scale = up.new_tensor([[(wb - 1) / max(wp - 1, 1), (hb - 1) / max(hp - 1, 1)]
                                for hb, wb in image_shapes])
-        zoomed = zoom(images, (up + 1) * scale[:, None, None, :] - 1)
-        hz, wz = self.padded((h, w))
-        zoomed = F.pad(zoomed, (0, wz - w, 0, hz - h))
+        zoomed = pad(zoom(images, (up + 1) * scale[:, None, None, :] - 1), self.padding)
+        hz, wz = zoomed.shape[-2:]
         scales = [(w / float(wb), h / float(hb)) for hb, wb in image_shapes]
         state = ZoomState((h, w), (hz, wz), scales, [None] * b, images.dtype, images.device,
                           coarse.to(device=images.device, dtype=images.dtype))
@@ -213,4 +215,4 @@ class LZU(nn.Module):
 
     def extra_repr(self):
         return (f"border={self.border!r}, region={self.region!r}, "
-                f"pad_size_divisor={self.pad_size_divisor}, follow_flips={self.follow_flips}")
+                f"padding={self.padding}, follow_flips={self.follow_flips}")

@@ -22,12 +22,21 @@ Config keys (besides the model's own):
         ``jitter``): each image gets its own saliency from boxes (the previous frame's
         detections at test time), its own grid and inverse grids, all batched
         (``lzu.openmmlab.adaptive_mixin``).
-    pad_size_divisor: for the zoomed batch. Default: the data preprocessor's
-        ``pad_size_divisor`` (mmdet) or ``size_divisor`` (mmseg) when it is above 1,
-        else the backbone's largest stride, measured once at the first batch (a
-        forward of a 256x256 zero image in eval mode, no gradients), so a zoomed batch
-        never reaches a neck with a size it cannot take. A backbone that cannot be
-        measured so is refused, asking for ``model.pad_size_divisor``.
+    pipeline_pad: the ``Pad`` step of the config's test pipeline, as its own arguments
+        (``size`` as ``(w, h)``, ``size_divisor``, ``pad_to_square``, ``pad_val`` in raw
+        pixel values), or ``None`` when the pipeline pads nothing. ``lzu.apis.runtime``
+        (``load_config``, ``build_model``) derives it from the config
+        (``lzu.openmmlab.pipeline_padding``); a model built from ``cfg.model`` alone
+        takes ``None``.
+    pad_size_divisor: the batching's divisor, in place of the data preprocessor's.
+
+The zoomed batch is padded exactly as the plain model's own input of size
+``output_shape`` would be (``zoom_padding``, the one place that says how): first
+as the pipeline's ``pipeline_pad`` would pad it (its pixel value normalized as the
+data preprocessor normalizes the image), then as the data preprocessor batches it
+(mmdet / mmdet3d: ``pad_size_divisor`` with ``pad_value``; mmseg: ``size`` or
+``size_divisor`` in training, ``test_cfg``'s at test time, with ``pad_val``). A
+model that pads none (DETR family, mmseg models without a divisor) gets none.
 
 Batch augments (``data_preprocessor.batch_augments``) that change the input scale,
 such as YOLOX's ``BatchSyncRandomResize``, are refused at the first training batch:
@@ -36,14 +45,14 @@ size and the multi-scale training would silently stop. Scale-keeping augments
 (``SCALE_KEEPING_BATCH_AUGMENTS``) run as usual.
 """
 
-import torch
-
 from lzu.core.adaptive_grid import AdaptiveGrid
 from lzu.core.fixed_grid import FixedGrid
+from lzu.core.padding import PadStep
 from lzu.core.unzoom import BORDERS
 from lzu.core.wrapper import LZU, REGIONS
 from lzu.infra.errors import UserInputError
 from lzu.openmmlab.adaptive_mixin import AdaptiveSaliencyMixin
+from lzu.openmmlab.pipeline_padding import PAD_KEYS
 
 __all__ = ["INPUT_SHAPE", "SCALE_KEEPING_BATCH_AUGMENTS", "ZOOMED_FLAG", "LZUFeaturesMixin",
            "build_grid_generator"]
@@ -55,8 +64,6 @@ ZOOMED_FLAG = "lzu_zoomed"
 INPUT_SHAPE = "lzu_input_shape"
 #: data-preprocessor batch augments that keep the input scale (run as usual under LZU)
 SCALE_KEEPING_BATCH_AUGMENTS = {"BatchFixedSizePad"}
-#: side of the square zero image the backbone's largest stride is measured on
-_PROBE_SIZE = 256
 
 
 class LZUFeaturesMixin(AdaptiveSaliencyMixin):
@@ -66,7 +73,8 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
     zoom_regions = REGIONS
 
     def __init__(self, grid_generator, unzoom_border="exact", zoom_region="image",
-                 follow_flips=True, pad_size_divisor=None, adaptive_saliency=None, **kwargs):
+                 follow_flips=True, pad_size_divisor=None, pipeline_pad=None,
+                 adaptive_saliency=None, **kwargs):
         super().__init__(**kwargs)
         if unzoom_border not in BORDERS:
             raise UserInputError(
@@ -78,13 +86,11 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
                 f"model.zoom_region must be one of {', '.join(map(repr, self.zoom_regions))} "
                 f"for {type(self).__name__}, got {zoom_region!r}"
             )
-        if pad_size_divisor is None:
-            pad_size_divisor = _default_pad_divisor(self.data_preprocessor)
-        #: measure the backbone's largest stride at the first batch
-        self._pad_divisor_pending = pad_size_divisor is None
+        self._pipeline_step = self._pipeline_pad_step(pipeline_pad)
+        self._pad_size_divisor = pad_size_divisor
         self.lzu = LZU(build_grid_generator(grid_generator), border=unzoom_border,
-                       region=zoom_region, pad_size_divisor=pad_size_divisor or 1,
-                       follow_flips=follow_flips)
+                       region=zoom_region, follow_flips=follow_flips)
+        self.lzu.padding = self.zoom_padding()
         self._lzu_batch = None
         self.video_saliency = self.build_video_saliency(adaptive_saliency)
         self.learned_kde = self.build_learned_kde()
@@ -126,7 +132,7 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
 
     def zoom_inputs(self, imgs):
         """Zoom ``(B, C, Hp, Wp)`` (each image's region and flip from ``record_batch``)."""
-        self.resolve_pad_divisor(imgs)
+        self.lzu.padding = self.zoom_padding()
         shapes, flips, grids = self._lzu_batch or (None, None, None)
         self._lzu_batch = None  # used once: a later direct call must not see a stale batch
         if shapes is not None and len(shapes) != imgs.shape[0]:
@@ -169,46 +175,34 @@ class LZUFeaturesMixin(AdaptiveSaliencyMixin):
                 return int(value)
         return 255
 
-    def backbone_largest_stride(self, channels, device, dtype):
-        """The largest stride of the backbone's outputs, by one forward of a zero image."""
+    def zoom_padding(self):
+        """The steps the zoomed batch is padded by (``lzu.core.padding.PadStep``): those the
+        plain model's own input of size ``output_shape`` gets in the current mode."""
+        steps = []
+        if self._pipeline_step is not None:  # its value normalized by the current buffers
+            step = self._pipeline_step
+            steps.append(PadStep(step.size_divisor, step.size, step.square,
+                                 _normalized(self.data_preprocessor, step.value)))
+        return tuple(steps) + (_batching_step(self.data_preprocessor, self.training,
+                                              self._pad_size_divisor),)
+
+    def _pipeline_pad_step(self, pipeline_pad):
+        """``pipeline_pad`` (a ``Pad``'s arguments) as a ``PadStep`` of raw pixel values."""
+        if not pipeline_pad:
+            return None
         owner = type(self).__name__
-        was_training = self.backbone.training
-        probe = torch.zeros(1, channels, _PROBE_SIZE, _PROBE_SIZE, device=device, dtype=dtype)
-        self.backbone.eval()
-        try:
-            with torch.no_grad():
-                maps = _feature_maps(self.backbone(probe))
-        except Exception as exc:  # any failure means: ask the user
+        unknown = sorted(set(pipeline_pad) - set(PAD_KEYS))
+        if unknown:
             raise UserInputError(
-                f"{owner}: the data preprocessor pads to no divisor and the backbone's largest "
-                f"stride could not be measured ({type(exc).__name__}: {exc}); set "
-                "model.pad_size_divisor (e.g. 32 for a ResNet / CSPNet backbone)") from None
-        finally:
-            self.backbone.train(was_training)
-        strides = [_PROBE_SIZE / m.shape[-1] for m in maps if m.shape[-1] > 0]
-        if not strides:
-            raise UserInputError(
-                f"{owner}: the data preprocessor pads to no divisor and the backbone returns no "
-                "feature maps to measure its stride on; set model.pad_size_divisor")
-        return max(1, int(round(max(strides))))
-
-    def resolve_pad_divisor(self, batch_inputs=None):
-        """Once: the zoomed batch's divisor from the backbone when nothing else gave one.
-
-        The probe has the channels of ``batch_inputs`` (3 without) and the backbone's own
-        device and dtype.
-        """
-        if not self._pad_divisor_pending:
-            return
-        channels = 3
-        if batch_inputs is not None:
-            imgs = batch_inputs["imgs"] if isinstance(batch_inputs, dict) else batch_inputs
-            channels = imgs.shape[1]
-        param = next(self.backbone.parameters(), None)
-        device, dtype = ((param.device, param.dtype) if param is not None
-                         else (torch.device("cpu"), torch.float32))
-        self.lzu.pad_size_divisor = self.backbone_largest_stride(channels, device, dtype)
-        self._pad_divisor_pending = False
+                f"{owner}: model.pipeline_pad has {', '.join(map(repr, unknown))}; it takes a "
+                f"Pad's {', '.join(PAD_KEYS)}")
+        size = pipeline_pad.get("size")
+        value = pipeline_pad.get("pad_val", 0)
+        if isinstance(value, dict):
+            value = value.get("img", 0)
+        return PadStep(size_divisor=int(pipeline_pad.get("size_divisor") or 1),
+                       size=None if size is None else (int(size[1]), int(size[0])),
+                       square=bool(pipeline_pad.get("pad_to_square", False)), value=value)
 
     def check_batch_augments(self):
         """Refuse data-preprocessor batch augments that change the input scale (training)."""
@@ -240,18 +234,30 @@ def build_grid_generator(cfg):
     return MODELS.build(dict(cfg, type=kind))
 
 
-def _default_pad_divisor(data_preprocessor):
-    """The data preprocessor's divisor when it pads to one above 1, else ``None``."""
-    for name in ("pad_size_divisor", "size_divisor"):
-        value = getattr(data_preprocessor, name, None)
-        if value and int(value) > 1:
-            return int(value)
-    return None
+def _batching_step(preprocessor, training, divisor=None):
+    """How the data preprocessor pads a batch of one image (``divisor``: in place of its own)."""
+    if hasattr(preprocessor, "seg_pad_val"):  # mmseg: its own rule in training, test_cfg's after
+        cfg = (dict(size=preprocessor.size, size_divisor=preprocessor.size_divisor) if training
+               else dict(preprocessor.test_cfg or {}))
+        size, own = cfg.get("size"), cfg.get("size_divisor")
+        value = preprocessor.pad_val
+        if size is not None and divisor is None:  # mmseg's stack_batch: a size wins
+            return PadStep(size=tuple(int(v) for v in size[-2:]), value=float(value))
+    else:
+        own, value = getattr(preprocessor, "pad_size_divisor", 1), getattr(preprocessor, "pad_value", 0)
+    return PadStep(size_divisor=int(divisor or own or 1), value=float(value))
 
 
-def _feature_maps(outs):
-    if torch.is_tensor(outs):
-        return [outs]
-    if isinstance(outs, dict):
-        outs = list(outs.values())
-    return [m for m in outs if torch.is_tensor(m) and m.dim() == 4]
+def _normalized(preprocessor, value):
+    """A raw pixel value (a number or one per channel, in the pipeline's channel order) as the
+    data preprocessor turns the image into its output: channels swapped, then normalized."""
+    mean = getattr(preprocessor, "mean", None)
+    channels = mean.numel() if mean is not None else 3
+    values = [float(value)] * channels if isinstance(value, int | float) else [float(v) for v in value]
+    if getattr(preprocessor, "_channel_conversion", False) or getattr(
+            preprocessor, "channel_conversion", False):
+        values = values[::-1]
+    if getattr(preprocessor, "_enable_normalize", False):
+        std = preprocessor.std.reshape(-1).tolist()
+        values = [(v - m) / s for v, m, s in zip(values, mean.reshape(-1).tolist(), std, strict=True)]
+    return tuple(values)

@@ -73,7 +73,12 @@ class LZUMaskRCNN(LZUDetectorMixin, MaskRCNN):
 
 @MMDET_MODELS.register_module()
 class LZUCenterNet(LZUDetectorMixin, CenterNet):
-    """CenterNet with zoom / unzoom (its test-time ``border`` moves with the zoom)."""
+    """CenterNet with zoom / unzoom (its test-time ``border`` moves with the zoom).
+
+    Its config's test pipeline pads around the image, centred (``RandomCenterCropPad`` in test
+    mode): the zoom of that canvas is not the padded zoomed image, so such a config is refused
+    when the model is built (``lzu.openmmlab.pipeline_padding``), naming the step.
+    """
 
 
 @MMDET_MODELS.register_module()

@@ -11,9 +11,9 @@ template per batch, ``to_head_frame``:
 3. ``record_batch``: the regions, flips and grids the next ``zoom_inputs`` uses.
 
 ``loss``, ``predict`` and ``_forward`` wrap the model's own around that template:
-``loss`` first refuses scale-changing batch augments; each one resolves the zoomed
-batch's pad divisor; ``predict`` runs the frames of a sequence in order (adaptive
-models) and hands the model's results to the task's ``_restore_predictions``.
+``loss`` first refuses scale-changing batch augments; ``to_head_frame`` takes the
+zoomed batch's padding for the current mode (``zoom_padding``); ``predict`` runs the
+frames of a sequence in order (adaptive models) and hands the model's results to the task's ``_restore_predictions``.
 """
 
 from lzu.openmmlab.features_mixin import INPUT_SHAPE, ZOOMED_FLAG, LZUFeaturesMixin
@@ -36,7 +36,7 @@ class TaskMixin(LZUFeaturesMixin):
     def to_head_frame(self, samples, with_gt, imgs=None):
         """Record each image's region and flip (adaptive, its grids) for the zoom, and move
         each sample into the frame the head sees. Returns ``_move_sample``'s value per sample."""
-        self.resolve_pad_divisor()
+        self.lzu.padding = self.zoom_padding()
         grids = None
         if imgs is not None and not any(s.metainfo.get(ZOOMED_FLAG, False) for s in samples):
             grids = self.adaptive_grids(samples, imgs, training=with_gt)
@@ -68,12 +68,10 @@ class TaskMixin(LZUFeaturesMixin):
 
     def loss(self, batch_inputs, batch_data_samples):
         self.check_batch_augments()
-        self.resolve_pad_divisor(batch_inputs)
         self.to_head_frame(batch_data_samples, with_gt=True, imgs=images_of(batch_inputs))
         return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self, batch_inputs, batch_data_samples, rescale=True):
-        self.resolve_pad_divisor(batch_inputs)
         return self.predict_in_order(batch_inputs, batch_data_samples, rescale, self._predict_once)
 
     def _predict_once(self, batch_inputs, batch_data_samples, rescale):
@@ -82,7 +80,6 @@ class TaskMixin(LZUFeaturesMixin):
         return self._restore_predictions(results, moved, rescale)
 
     def _forward(self, batch_inputs, batch_data_samples=None):
-        self.resolve_pad_divisor(batch_inputs)
         if batch_data_samples is not None:
             self.to_head_frame(batch_data_samples, with_gt=False, imgs=images_of(batch_inputs))
         return super()._forward(batch_inputs, batch_data_samples)
