@@ -33,8 +33,8 @@ import time
 from lzu.apis.demos import (
     demo_parser,
     ensure_infos,
-    ensure_synthetic,
-    nuscenes_options,
+    ensure_synthetic_nuscenes,
+    markdown_table,
     run,
     say,
     schedule_options,
@@ -102,10 +102,7 @@ def main(argv=None):
 
     saliency = osp.join(wd, "saliency.pkl")
     models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
-    ensure_synthetic(data, nuscenes_options(args), [
-        py, "tools/make_synthetic_nuscenes.py", "--root", data, "--train-scenes",
-        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
-        str(args.samples), "--seed", str(args.seed)], [saliency, *models], "1/7")
+    ensure_synthetic_nuscenes(py, data, args, [saliency, *models], "1/7")
     say("2/7 infos")
     ensure_infos(py, wd, data)
     if not osp.isfile(saliency):
@@ -137,11 +134,9 @@ def main(argv=None):
          "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
          "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
 
-    table = ["| model | " + " | ".join(KEYS) + " | ms/image |",
-             "|---|" + "---|" * (len(KEYS) + 1)]
-    for label, r in results.items():
-        table.append(f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for k in KEYS)
-                     + f" | {r['ms_per_image']:.1f} |")
+    table = markdown_table("model", [*KEYS, "ms/image"], [
+        (label, [f"{r.get(k, float('nan')):.4f}" for k in KEYS] + [f"{r['ms_per_image']:.1f}"])
+        for label, r in results.items()])
     md = ("Demo: FCOS3D (ResNet-18, 64-ch) at 0.25x on the synthetic nuScenes-format set, "
           f"{args.iters} iterations each, CPU; scored by nuscenes-devkit DetectionEval.\n\n"
           + "\n".join(table) + "\n")

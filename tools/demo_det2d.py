@@ -29,8 +29,8 @@ import time
 from lzu.apis.demos import (
     demo_parser,
     ensure_infos,
-    ensure_synthetic,
-    nuscenes_options,
+    ensure_synthetic_nuscenes,
+    markdown_table,
     run,
     say,
     schedule_options,
@@ -80,10 +80,7 @@ def prepare_data(py, wd, args):
     data = osp.join(wd, "data")
     saliency = osp.join(wd, "saliency.pkl")
     models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
-    ensure_synthetic(nusc, nuscenes_options(args), [
-        py, "tools/make_synthetic_nuscenes.py", "--root", nusc, "--train-scenes",
-        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
-        str(args.samples), "--seed", str(args.seed)], [data, saliency, *models], "1/6")
+    ensure_synthetic_nuscenes(py, nusc, args, [data, saliency, *models], "1/6")
     ensure_infos(py, wd, nusc)
     ann = osp.join(data, "Argoverse-HD", "annotations")
     # the Argoverse-HD copy is complete when its record names the scenes' own record
@@ -172,10 +169,8 @@ def main(argv=None):
                                        "CocoMetric (pycocotools)", 4, 6, model_opts=opts)
     say("6/6 drawing demo_det2d.png")
     figure(data, saliency, osp.join(wd, "demo_det2d.png"))
-    table = ["| model | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
-    for label, r in results.items():
-        table.append(f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for k in KEYS)
-                     + " |")
+    table = markdown_table("model", KEYS, [
+        (label, [f"{r.get(k, float('nan')):.4f}" for k in KEYS]) for label, r in results.items()])
     md = ("2-D demo: FCOS (ResNet-18, 64-ch) at 0.25x (400x225) on the synthetic Argoverse-HD-layout "
           f"set, {args.iters} iterations each, CPU; scored by pycocotools (mmdet CocoMetric). "
           "Fixed: one dataset-wide saliency; adaptive: each frame zoomed on the previous frame's "

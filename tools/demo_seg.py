@@ -28,6 +28,7 @@ import time
 
 from lzu.apis.demos import (
     ensure_synthetic,
+    markdown_table,
     run,
     say,
     start_work_dir,
@@ -182,16 +183,14 @@ def main(argv=None):
         runs.append((label, config, checkpoints[label], opts))
     figure(data, saliency, args.size, runs, osp.join(wd, "demo_seg.png"))
 
-    head = ["| model | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
-    rows = [f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.2f}" for k in KEYS) + " |"
-            for label, r in results.items()]
-    cls_head = ["| IoU | " + " | ".join(SMALL_CLASSES) + " |", "|---|" + "---|" * len(SMALL_CLASSES)]
-    cls_rows = [f"| {label} | " + " | ".join(f"{v:.2f}" for v in per_class[label].values()) + " |"
-                for label in per_class]
+    table = markdown_table("model", KEYS, [
+        (label, [f"{r.get(k, float('nan')):.2f}" for k in KEYS]) for label, r in results.items()])
+    cls_table = markdown_table("IoU", SMALL_CLASSES, [
+        (label, [f"{v:.2f}" for v in ious.values()]) for label, ious in per_class.items()])
     md = (f"Segmentation demo: FCN (ResNetV1c-18 D8, half width) on whole 1024x512 frames at "
           f"{args.size}x{args.size}, uniform vs LZU, {args.iters} iterations each, CPU; scored by "
-          "mmseg's IoUMetric at full resolution (percent).\n\n" + "\n".join(head + rows)
-          + "\n\nSmall classes:\n\n" + "\n".join(cls_head + cls_rows) + "\n")
+          "mmseg's IoUMetric at full resolution (percent).\n\n" + "\n".join(table)
+          + "\n\nSmall classes:\n\n" + "\n".join(cls_table) + "\n")
     write_results(wd, {"iters": args.iters, "size": args.size, "results": results,
                        "small_class_iou": per_class}, md, ["demo_seg.png"])
     say(f"finished in {(time.time() - start) / 60:.1f} min")

@@ -23,8 +23,8 @@ from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
-           "nuscenes_options", "run", "say", "schedule_options", "start_work_dir",
-           "write_results"]
+           "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options", "run", "say",
+           "schedule_options", "start_work_dir", "write_results"]
 
 
 def say(msg):
@@ -146,6 +146,15 @@ def nuscenes_options(args):
             "samples_per_scene": args.samples, "seed": args.seed, "image_size": [1600, 900]}
 
 
+def ensure_synthetic_nuscenes(py, root, args, derived, step):
+    """``ensure_synthetic`` for the synthetic nuScenes-format set of the demo's --scenes,
+    --samples and --seed (tools/make_synthetic_nuscenes.py) under ``root``."""
+    return ensure_synthetic(root, nuscenes_options(args), [
+        py, "tools/make_synthetic_nuscenes.py", "--root", root, "--train-scenes",
+        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
+        str(args.samples), "--seed", str(args.seed)], derived, step)
+
+
 def ensure_infos(py, wd, data):
     """mmdet3d's infos for ``data`` (a complete synthetic set): made unless both exist. The
     generator deletes them with the set they were made from, so existing ones are current."""
@@ -156,6 +165,13 @@ def ensure_infos(py, wd, data):
     say("    preparing infos with mmdet3d's converter")
     run([py, "tools/create_data.py", "--root-path", data, "--version", "v1.0-mini",
          "--max-sweeps", "0"], log=osp.join(wd, "create_data.log"))
+
+
+def markdown_table(corner, columns, rows):
+    """The lines of a markdown table: ``corner`` heads the label column, ``rows`` holds
+    ``(label, cells)`` pairs with one formatted cell per column."""
+    lines = ["| " + " | ".join([corner, *columns]) + " |", "|---|" + "---|" * len(columns)]
+    return lines + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
 
 
 def write_results(wd, payload, md, extra=()):
