@@ -19,7 +19,6 @@ from lzu.infra.bootstrap import bootstrap
 if __name__ == "__main__":
     bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -27,6 +26,7 @@ import sys
 import time
 
 from lzu.apis.demos import (
+    demo_parser,
     ensure_synthetic,
     markdown_table,
     run,
@@ -46,15 +46,15 @@ SMALL_CLASSES = ("pole", "traffic light", "traffic sign", "person", "rider", "ca
 FRAME_SIZE = (512, 1024)
 
 
+def set_arguments(parser):
+    parser.add_argument("--size", type=int, default=128,
+                        help="side of the square both models see")
+    parser.add_argument("--frames", type=int, nargs=2, default=(48, 12), metavar=("TRAIN", "VAL"))
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work-dir", default="work_dirs/demo_seg")
-    p.add_argument("--iters", type=int, default=250, help="training iterations per model")
-    p.add_argument("--size", type=int, default=128, help="side of the square both models see")
-    p.add_argument("--frames", type=int, nargs=2, default=(48, 12), metavar=("TRAIN", "VAL"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fresh", action="store_true", help="delete the work dir first")
-    return p.parse_args(argv)
+    return demo_parser(__doc__.splitlines()[0], "work_dirs/demo_seg", 250,
+                       set_arguments).parse_args(argv)
 
 
 def schedule_options(iters, size, seed):

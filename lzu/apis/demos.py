@@ -23,7 +23,8 @@ from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
-           "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options", "run", "say",
+           "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options",
+           "nuscenes_set_arguments", "run", "say",
            "schedule_options", "start_work_dir", "write_results"]
 
 
@@ -54,13 +55,19 @@ def _short(line):
     return "  ".join(keep) if keep else line.strip()[-160:]
 
 
-def demo_parser(description, work_dir, iters):
-    """The options every demo has (those ``check_options`` records, plus --work-dir, --fresh)."""
+def nuscenes_set_arguments(parser):
+    """--scenes and --samples: the size of the synthetic nuScenes-format set."""
+    parser.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
+    parser.add_argument("--samples", type=int, default=5, help="key frames per scene")
+
+
+def demo_parser(description, work_dir, iters, set_arguments=nuscenes_set_arguments):
+    """The options every demo has (those ``check_options`` records, plus --work-dir, --fresh);
+    ``set_arguments(parser)`` adds those of the demo's synthetic set, after --iters."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--work-dir", default=work_dir)
     p.add_argument("--iters", type=int, default=iters, help="training iterations per model")
-    p.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
-    p.add_argument("--samples", type=int, default=5, help="key frames per scene")
+    set_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="delete the work dir first")
     return p
