@@ -55,17 +55,6 @@ def run_tool(args, cwd=ROOT, env=None):
                           env=full_env)
 
 
-def load_tool(name):
-    """The module of ``tools/<name>.py``, loaded from its file (its ``__main__`` block not run)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(ROOT, "tools",
-                                                                                f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class MarkerExploit:
     """Unpickling this would create ``marker``: proof that a loader ran code from a file."""
 

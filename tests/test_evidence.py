@@ -10,7 +10,8 @@ from concurrent.futures import Future
 import mmengine  # noqa: F401  (see below)
 import numpy as np
 import pytest
-from conftest import ROOT, load_tool
+from conftest import ROOT
+from helpers import load_tool
 
 from lzu.apis.evidence import stats as _evidence_stats
 

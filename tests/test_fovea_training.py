@@ -209,6 +209,27 @@ def clamp_to_canvas(model, shape):
     return model
 
 
+def float64_training(models, head):
+    """``models`` in float64 training mode, their ``head``'s priors generated in float64."""
+    for model in models:
+        model.double().train()
+        priors = getattr(model, head).prior_generator.grid_priors
+        getattr(model, head).prior_generator.grid_priors = (
+            lambda sizes, priors=priors, **k: priors(sizes, **dict(k, dtype=torch.float64)))
+
+
+def uniform_inputs():
+    """Seeded float64 frames, the 2x resize the uniform zoom makes of them, and samples in the
+    resized frame with their GT boxes halved."""
+    torch.manual_seed(2)
+    imgs = torch.randn(2, 3, H, W, dtype=torch.float64) * 50
+    resized = F.grid_sample(imgs, identity(*ZOOMED, 2, torch.float64), align_corners=True)
+    plain_samples = det_samples(*ZOOMED, 2, with_gt=True)
+    for s in plain_samples:
+        s.gt_instances.bboxes = s.gt_instances.bboxes.double() * 0.5
+    return imgs, resized, plain_samples
+
+
 @pytest.mark.usefixtures("nms_any_dtype")
 def test_uniform_saliency_fovea_losses_equal_the_uniform_detector_with_giou():
     """A uniform zoom is a 2x resize and the unwarp a 2x rescale of the box clamped to the
@@ -216,17 +237,8 @@ def test_uniform_saliency_fovea_losses_equal_the_uniform_detector_with_giou():
     are those of the uniform detector with the same GIoU settings and that clamp."""
     plain, fovea = clamp_to_canvas(giou_uniform(), ZOOMED), build(FOVEA)
     fovea.load_state_dict(plain.state_dict(), strict=True)
-    for model in (plain, fovea):
-        model.double().train()
-        priors = model.rpn_head.prior_generator.grid_priors
-        model.rpn_head.prior_generator.grid_priors = (
-            lambda sizes, priors=priors, **k: priors(sizes, **dict(k, dtype=torch.float64)))
-    torch.manual_seed(2)
-    imgs = torch.randn(2, 3, H, W, dtype=torch.float64) * 50
-    resized = F.grid_sample(imgs, identity(*ZOOMED, 2, torch.float64), align_corners=True)
-    plain_samples = det_samples(*ZOOMED, 2, with_gt=True)
-    for s in plain_samples:
-        s.gt_instances.bboxes = s.gt_instances.bboxes.double() * 0.5
+    float64_training((plain, fovea), "rpn_head")
+    imgs, resized, plain_samples = uniform_inputs()
     torch.manual_seed(3)
     ref = plain.loss(resized, plain_samples)
     samples = det_samples(H, W, 2, with_gt=True)
@@ -473,17 +485,8 @@ def test_uniform_saliency_fovea_retinanet_losses_equal_the_uniform_retinanet_wit
     decode = plain.bbox_head.bbox_coder.decode
     plain.bbox_head.bbox_coder.decode = (lambda b, d, max_shape=None, **k:
                                          decode(b, d, max_shape=max_shape or ZOOMED, **k))
-    for model in (plain, fovea):
-        model.double().train()
-        priors = model.bbox_head.prior_generator.grid_priors
-        model.bbox_head.prior_generator.grid_priors = (
-            lambda sizes, priors=priors, **k: priors(sizes, **dict(k, dtype=torch.float64)))
-    torch.manual_seed(2)
-    imgs = torch.randn(2, 3, H, W, dtype=torch.float64) * 50
-    resized = F.grid_sample(imgs, identity(*ZOOMED, 2, torch.float64), align_corners=True)
-    plain_samples = det_samples(*ZOOMED, 2, with_gt=True)
-    for s in plain_samples:
-        s.gt_instances.bboxes = s.gt_instances.bboxes.double() * 0.5
+    float64_training((plain, fovea), "bbox_head")
+    imgs, resized, plain_samples = uniform_inputs()
     ref = plain.loss(resized, plain_samples)
     samples = det_samples(H, W, 2, with_gt=True)
     for s in samples:

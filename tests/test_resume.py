@@ -108,22 +108,24 @@ def _seg_train(work, root, iters, extra=(), opts=(), config=SEG_LZU, env=None):
                      *opts], env=env)
 
 
+def _seg_trained(tmp_path_factory, root, iters):
+    """A fresh work dir with the LZU seg demo config trained ``iters`` iterations in it."""
+    work = tmp_path_factory.mktemp(f"seg{iters}") / "w"
+    result = _seg_train(work, root, iters)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return work
+
+
 @pytest.fixture(scope="module")
 def seg_two_iters(seg_saliency_root, tmp_path_factory):
     """The LZU seg demo config trained for 2 iterations (its work dir; copy it to resume)."""
-    work = tmp_path_factory.mktemp("seg2") / "w"
-    result = _seg_train(work, seg_saliency_root, 2)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return work
+    return _seg_trained(tmp_path_factory, seg_saliency_root, 2)
 
 
 @pytest.fixture(scope="module")
 def seg_four_iters(seg_saliency_root, tmp_path_factory):
     """The LZU seg demo config trained for 4 iterations without a break (its work dir)."""
-    work = tmp_path_factory.mktemp("seg4") / "w"
-    result = _seg_train(work, seg_saliency_root, 4)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return work
+    return _seg_trained(tmp_path_factory, seg_saliency_root, 4)
 
 
 def _weights(path):

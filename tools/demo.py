@@ -30,17 +30,7 @@ import os.path as osp
 import sys
 import time
 
-from lzu.apis.demos import (
-    demo_parser,
-    ensure_infos,
-    ensure_synthetic,
-    nuscenes_options,
-    run,
-    say,
-    schedule_options,
-    start_work_dir,
-    write_results,
-)
+from lzu.apis import demos
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_open, atomic_write_json
 from lzu.infra.cli import run_main
@@ -50,7 +40,7 @@ KEYS = ("NDS", "mAP", "mATE", "mASE", "mAOE", "mAVE", "mAAE")
 
 
 def parse_args(argv=None):
-    p = demo_parser(__doc__.splitlines()[0], "work_dirs/demo", 240)
+    p = demos.demo_parser(__doc__.splitlines()[0], "work_dirs/demo", 240)
     p.add_argument("--bench-iters", type=int, default=10)
     p.add_argument("--compare-borders", action="store_true",
                    help="also train LZU with unzoom_border=paper and score both borders")
@@ -66,20 +56,20 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
     paper_wd = osp.join(wd, "lzu_fcos3d_demo_paper_border")
     ckpts["paper"] = osp.join(paper_wd, f"iter_{iters}.pth")
     if not osp.isfile(ckpts["paper"]):
-        say("training LZU with unzoom_border=paper (same seed)")
-        run([py, "tools/train.py", config, "--work-dir", paper_wd, "--data-root", data,
-             "--cfg-options", *base, "model.unzoom_border=paper", "val_cfg=None",
-             "val_dataloader=None", "val_evaluator=None"],
-            log=osp.join(wd, "train_lzu_fcos3d_demo_paper_border.log"))
+        demos.say("training LZU with unzoom_border=paper (same seed)")
+        demos.run([py, "tools/train.py", config, "--work-dir", paper_wd, "--data-root", data,
+                   "--cfg-options", *base, "model.unzoom_border=paper", "val_cfg=None",
+                   "val_dataloader=None", "val_evaluator=None"],
+                  log=osp.join(wd, "train_lzu_fcos3d_demo_paper_border.log"))
     table = {}
     for trained, ckpt in ckpts.items():
         for evaluated in ("exact", "paper"):
             out = osp.join(wd, "borders", f"trained_{trained}_evaluated_{evaluated}.json")
-            say(f"scoring LZU trained with border={trained}, evaluated with border={evaluated}")
-            run([py, "tools/test.py", config, ckpt, "--work-dir",
-                 osp.join(wd, "borders", f"{trained}_{evaluated}"), "--data-root", data,
-                 "--out", out, "--cfg-options", *base, f"model.unzoom_border={evaluated}"],
-                log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
+            demos.say(f"scoring LZU trained with border={trained}, evaluated with border={evaluated}")
+            demos.run([py, "tools/test.py", config, ckpt, "--work-dir",
+                       osp.join(wd, "borders", f"{trained}_{evaluated}"), "--data-root", data,
+                       "--out", out, "--cfg-options", *base, f"model.unzoom_border={evaluated}"],
+                      log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
             with open(out, encoding="utf-8") as f:
                 table[f"{trained}/{evaluated}"] = json.load(f)["summary"]
     lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
@@ -96,60 +86,55 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = start_work_dir(args)
+    wd = demos.start_work_dir(args)
     data = osp.join(wd, "data")
     py = sys.executable
 
     saliency = osp.join(wd, "saliency.pkl")
     models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
-    ensure_synthetic(data, nuscenes_options(args), [
-        py, "tools/make_synthetic_nuscenes.py", "--root", data, "--train-scenes",
-        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
-        str(args.samples), "--seed", str(args.seed)], [saliency, *models], "1/7")
-    say("2/7 infos")
-    ensure_infos(py, wd, data)
+    demos.ensure_synthetic_nuscenes(py, data, args, [saliency, *models], "1/7")
+    demos.say("2/7 infos")
+    demos.ensure_infos(py, wd, data)
     if not osp.isfile(saliency):
-        say("3/7 building the saliency from the training boxes")
-        run([py, "tools/make_saliency.py", "--infos", osp.join(data, "nuscenes_infos_train.pkl"),
-             "--out", saliency])
+        demos.say("3/7 building the saliency from the training boxes")
+        demos.run([py, "tools/make_saliency.py", "--infos", osp.join(data, "nuscenes_infos_train.pkl"),
+                   "--out", saliency])
     else:
-        say(f"3/7 reusing {saliency}")
+        demos.say(f"3/7 reusing {saliency}")
 
-    common = schedule_options(args.iters)
+    common = demos.schedule_options(args.iters)
     results, checkpoints, metrics_files = train_and_evaluate(
         py, wd, data, MODELS, saliency, args.iters, common, "NuScenesMetric / DetectionEval", 4, 7)
 
-    say("6/7 measuring latency (batch 1, forward only)")
+    demos.say("6/7 measuring latency (batch 1, forward only)")
     bench_dir = osp.join(wd, "benchmark")
-    run([py, "tools/benchmark.py", *[c for _, c in MODELS], "--checkpoints", *checkpoints,
-         "--metrics", *metrics_files, "--data-root", data, "--iters", str(args.bench_iters),
-         "--warmup", "3", "--out-dir", bench_dir, "--saliency", saliency],
-         log=osp.join(wd, "benchmark.log"))
+    demos.run([py, "tools/benchmark.py", *[c for _, c in MODELS], "--checkpoints", *checkpoints,
+               "--metrics", *metrics_files, "--data-root", data, "--iters", str(args.bench_iters),
+               "--warmup", "3", "--out-dir", bench_dir, "--saliency", saliency],
+              log=osp.join(wd, "benchmark.log"))
     with open(osp.join(bench_dir, "benchmark.json"), encoding="utf-8") as f:
         bench = json.load(f)
     for (label, _), row in zip(MODELS, bench["rows"], strict=True):
         results[label]["ms_per_image"] = row["latency_ms"]
 
-    say("7/7 drawing the zoom visualisation")
+    demos.say("7/7 drawing the zoom visualisation")
     vis = osp.join(wd, "zoom_visualization.png")
     val_frames = args.scenes[1] * args.samples
-    run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
-         "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
-         "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
+    demos.run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
+               "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
+               "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
 
-    table = ["| model | " + " | ".join(KEYS) + " | ms/image |",
-             "|---|" + "---|" * (len(KEYS) + 1)]
-    for label, r in results.items():
-        table.append(f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for k in KEYS)
-                     + f" | {r['ms_per_image']:.1f} |")
+    table = demos.markdown_table("model", [*KEYS, "ms/image"], [
+        (label, [f"{r.get(k, float('nan')):.4f}" for k in KEYS] + [f"{r['ms_per_image']:.1f}"])
+        for label, r in results.items()])
     md = ("Demo: FCOS3D (ResNet-18, 64-ch) at 0.25x on the synthetic nuScenes-format set, "
           f"{args.iters} iterations each, CPU; scored by nuscenes-devkit DetectionEval.\n\n"
           + "\n".join(table) + "\n")
-    write_results(wd, {"iters": args.iters, "results": results, "benchmark": bench["lzu_overhead"]},
-                  md, [f"{bench_dir}/accuracy_latency.png", vis])
+    demos.write_results(wd, {"iters": args.iters, "results": results, "benchmark": bench["lzu_overhead"]},
+                        md, [f"{bench_dir}/accuracy_latency.png", vis])
     if args.compare_borders:
         compare_borders(py, wd, data, saliency, common, checkpoints[1], args.iters)
-    say(f"finished in {(time.time() - start) / 60:.1f} min")
+    demos.say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 
 if __name__ == "__main__":

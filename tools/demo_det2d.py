@@ -26,17 +26,7 @@ import shutil
 import sys
 import time
 
-from lzu.apis.demos import (
-    demo_parser,
-    ensure_infos,
-    ensure_synthetic,
-    nuscenes_options,
-    run,
-    say,
-    schedule_options,
-    start_work_dir,
-    write_results,
-)
+from lzu.apis import demos
 from lzu.apis.train_score import train_and_evaluate
 from lzu.data.synthetic.completion import (
     COMPLETE_FILE,
@@ -60,7 +50,7 @@ KEYS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large")
 
 
 def parse_args(argv=None):
-    p = demo_parser(__doc__.splitlines()[0], "work_dirs/demo_det2d", 100)
+    p = demos.demo_parser(__doc__.splitlines()[0], "work_dirs/demo_det2d", 100)
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
                    help="methods to train and score (default: all five), in table order")
     return p.parse_args(argv)
@@ -80,16 +70,13 @@ def prepare_data(py, wd, args):
     data = osp.join(wd, "data")
     saliency = osp.join(wd, "saliency.pkl")
     models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
-    ensure_synthetic(nusc, nuscenes_options(args), [
-        py, "tools/make_synthetic_nuscenes.py", "--root", nusc, "--train-scenes",
-        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
-        str(args.samples), "--seed", str(args.seed)], [data, saliency, *models], "1/6")
-    ensure_infos(py, wd, nusc)
+    demos.ensure_synthetic_nuscenes(py, nusc, args, [data, saliency, *models], "1/6")
+    demos.ensure_infos(py, wd, nusc)
     ann = osp.join(data, "Argoverse-HD", "annotations")
     # the Argoverse-HD copy is complete when its record names the scenes' own record
     source = {"from": file_sha256(osp.join(nusc, COMPLETE_FILE))}
     if check_complete(data, source) is not None:
-        say("2/6 writing the Argoverse-HD layout (COCO json, 8 classes)")
+        demos.say("2/6 writing the Argoverse-HD layout (COCO json, 8 classes)")
         if osp.isdir(data):
             shutil.rmtree(data)
         for path in (saliency, *models):
@@ -102,13 +89,13 @@ def prepare_data(py, wd, args):
         counts = write_argoverse_hd_from_nuscenes(nusc, data)
         finish(data, source)
         for split, (images, boxes) in counts.items():
-            say(f"    {split}: {images} images, {boxes} boxes")
+            demos.say(f"    {split}: {images} images, {boxes} boxes")
     else:
-        say(f"1-2/6 reusing {data} (complete)")
+        demos.say(f"1-2/6 reusing {data} (complete)")
     if not osp.isfile(saliency):
-        say("3/6 building the saliency from the training boxes")
-        run([py, "tools/make_saliency.py", "--coco", osp.join(ann, "train.json"),
-             "--image-size", "1600", "900", "--out", saliency])
+        demos.say("3/6 building the saliency from the training boxes")
+        demos.run([py, "tools/make_saliency.py", "--coco", osp.join(ann, "train.json"),
+                   "--image-size", "1600", "900", "--out", saliency])
     return data, saliency
 
 
@@ -161,28 +148,26 @@ def figure(data, saliency, path):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = start_work_dir(args)
+    wd = demos.start_work_dir(args)
     py = sys.executable
     data, saliency = prepare_data(py, wd, args)
     methods = list(dict.fromkeys(args.methods))
     models = [METHODS[m] for m in methods]
     opts = {METHODS[m][0]: saliency_options(m, saliency) for m in methods}
     results, _, _ = train_and_evaluate(py, wd, data, models, saliency, args.iters,
-                                       schedule_options(args.iters, args.seed),
+                                       demos.schedule_options(args.iters, args.seed),
                                        "CocoMetric (pycocotools)", 4, 6, model_opts=opts)
-    say("6/6 drawing demo_det2d.png")
+    demos.say("6/6 drawing demo_det2d.png")
     figure(data, saliency, osp.join(wd, "demo_det2d.png"))
-    table = ["| model | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
-    for label, r in results.items():
-        table.append(f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for k in KEYS)
-                     + " |")
+    table = demos.markdown_table("model", KEYS, [
+        (label, [f"{r.get(k, float('nan')):.4f}" for k in KEYS]) for label, r in results.items()])
     md = ("2-D demo: FCOS (ResNet-18, 64-ch) at 0.25x (400x225) on the synthetic Argoverse-HD-layout "
           f"set, {args.iters} iterations each, CPU; scored by pycocotools (mmdet CocoMetric). "
           "Fixed: one dataset-wide saliency; adaptive: each frame zoomed on the previous frame's "
           "detections (a toy: the evidence benchmark measures properly).\n\n"
           + "\n".join(table) + "\n")
-    write_results(wd, {"iters": args.iters, "results": results}, md, ["demo_det2d.png"])
-    say(f"finished in {(time.time() - start) / 60:.1f} min")
+    demos.write_results(wd, {"iters": args.iters, "results": results}, md, ["demo_det2d.png"])
+    demos.say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 
 if __name__ == "__main__":

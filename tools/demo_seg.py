@@ -19,20 +19,13 @@ from lzu.infra.bootstrap import bootstrap
 if __name__ == "__main__":
     bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
-import argparse
 import json
 import os
 import os.path as osp
 import sys
 import time
 
-from lzu.apis.demos import (
-    ensure_synthetic,
-    run,
-    say,
-    start_work_dir,
-    write_results,
-)
+from lzu.apis import demos
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
@@ -45,15 +38,15 @@ SMALL_CLASSES = ("pole", "traffic light", "traffic sign", "person", "rider", "ca
 FRAME_SIZE = (512, 1024)
 
 
+def set_arguments(parser):
+    parser.add_argument("--size", type=int, default=128,
+                        help="side of the square both models see")
+    parser.add_argument("--frames", type=int, nargs=2, default=(48, 12), metavar=("TRAIN", "VAL"))
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work-dir", default="work_dirs/demo_seg")
-    p.add_argument("--iters", type=int, default=250, help="training iterations per model")
-    p.add_argument("--size", type=int, default=128, help="side of the square both models see")
-    p.add_argument("--frames", type=int, nargs=2, default=(48, 12), metavar=("TRAIN", "VAL"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fresh", action="store_true", help="delete the work dir first")
-    return p.parse_args(argv)
+    return demos.demo_parser(__doc__.splitlines()[0], "work_dirs/demo_seg", 250,
+                             set_arguments).parse_args(argv)
 
 
 def schedule_options(iters, size, seed):
@@ -80,16 +73,16 @@ def prepare_data(py, wd, args):
     options = dict(train_frames=args.frames[0], val_frames=args.frames[1],
                    size=list(FRAME_SIZE), seed=args.seed)
     models = [osp.join(wd, osp.splitext(osp.basename(c))[0]) for _, c in MODELS]
-    ensure_synthetic(data, options, [
+    demos.ensure_synthetic(data, options, [
         py, "tools/make_synthetic_cityscapes.py", "--root", data, "--train-frames",
         str(args.frames[0]), "--val-frames", str(args.frames[1]), "--size",
         *map(str, FRAME_SIZE), "--seed", str(args.seed)], [saliency, *models], "1/5")
     if not osp.isfile(saliency):
-        say("2/5 building the saliency from the training labels' class boundaries")
-        run([py, "tools/make_saliency.py", "--seg-labels", osp.join(data, "gtFine", "train"),
-             "--out", saliency])
+        demos.say("2/5 building the saliency from the training labels' class boundaries")
+        demos.run([py, "tools/make_saliency.py", "--seg-labels", osp.join(data, "gtFine", "train"),
+                   "--out", saliency])
     else:
-        say(f"2/5 reusing {saliency}")
+        demos.say(f"2/5 reusing {saliency}")
     return data, saliency
 
 
@@ -156,7 +149,7 @@ def figure(data, saliency, size, runs, path):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    wd = start_work_dir(args, keys=("seed", "frames", "size", "iters"))
+    wd = demos.start_work_dir(args, keys=("seed", "frames", "size", "iters"))
     py = sys.executable
     data, saliency = prepare_data(py, wd, args)
     common = schedule_options(args.iters, args.size, args.seed)
@@ -173,7 +166,7 @@ def main(argv=None):
             metrics = json.load(f)["metrics"]
         per_class[label] = {c: metrics.get(f"IoU.{c}", float("nan")) for c in SMALL_CLASSES}
 
-    say("5/5 drawing demo_seg.png")
+    demos.say("5/5 drawing demo_seg.png")
     runs = []
     for label, config in MODELS:
         opts = common + size_options(label, args.size)
@@ -182,19 +175,17 @@ def main(argv=None):
         runs.append((label, config, checkpoints[label], opts))
     figure(data, saliency, args.size, runs, osp.join(wd, "demo_seg.png"))
 
-    head = ["| model | " + " | ".join(KEYS) + " |", "|---|" + "---|" * len(KEYS)]
-    rows = [f"| {label} | " + " | ".join(f"{r.get(k, float('nan')):.2f}" for k in KEYS) + " |"
-            for label, r in results.items()]
-    cls_head = ["| IoU | " + " | ".join(SMALL_CLASSES) + " |", "|---|" + "---|" * len(SMALL_CLASSES)]
-    cls_rows = [f"| {label} | " + " | ".join(f"{v:.2f}" for v in per_class[label].values()) + " |"
-                for label in per_class]
+    table = demos.markdown_table("model", KEYS, [
+        (label, [f"{r.get(k, float('nan')):.2f}" for k in KEYS]) for label, r in results.items()])
+    cls_table = demos.markdown_table("IoU", SMALL_CLASSES, [
+        (label, [f"{v:.2f}" for v in ious.values()]) for label, ious in per_class.items()])
     md = (f"Segmentation demo: FCN (ResNetV1c-18 D8, half width) on whole 1024x512 frames at "
           f"{args.size}x{args.size}, uniform vs LZU, {args.iters} iterations each, CPU; scored by "
-          "mmseg's IoUMetric at full resolution (percent).\n\n" + "\n".join(head + rows)
-          + "\n\nSmall classes:\n\n" + "\n".join(cls_head + cls_rows) + "\n")
-    write_results(wd, {"iters": args.iters, "size": args.size, "results": results,
-                       "small_class_iou": per_class}, md, ["demo_seg.png"])
-    say(f"finished in {(time.time() - start) / 60:.1f} min")
+          "mmseg's IoUMetric at full resolution (percent).\n\n" + "\n".join(table)
+          + "\n\nSmall classes:\n\n" + "\n".join(cls_table) + "\n")
+    demos.write_results(wd, {"iters": args.iters, "size": args.size, "results": results,
+                             "small_class_iou": per_class}, md, ["demo_seg.png"])
+    demos.say(f"finished in {(time.time() - start) / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,7 @@
 _base_ = ['../_base_/fcos3d_uniform.py']
 
 data_root = 'work_dirs/demo/data/'
-class_names = [
-    'car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
-    'motorcycle', 'pedestrian', 'traffic_cone', 'barrier'
-]
-metainfo = dict(classes=class_names, version='v1.0-mini')
+metainfo = dict(_base_.metainfo, version='v1.0-mini')  # the 10 nuScenes classes
 
 model = dict(
     backbone=dict(

@@ -23,8 +23,9 @@ from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
-           "nuscenes_options", "run", "say", "schedule_options", "start_work_dir",
-           "write_results"]
+           "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options",
+           "nuscenes_set_arguments", "run", "say",
+           "schedule_options", "start_work_dir", "write_results"]
 
 
 def say(msg):
@@ -54,13 +55,19 @@ def _short(line):
     return "  ".join(keep) if keep else line.strip()[-160:]
 
 
-def demo_parser(description, work_dir, iters):
-    """The options every demo has (those ``check_options`` records, plus --work-dir, --fresh)."""
+def nuscenes_set_arguments(parser):
+    """--scenes and --samples: the size of the synthetic nuScenes-format set."""
+    parser.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
+    parser.add_argument("--samples", type=int, default=5, help="key frames per scene")
+
+
+def demo_parser(description, work_dir, iters, set_arguments=nuscenes_set_arguments):
+    """The options every demo has (those ``check_options`` records, plus --work-dir, --fresh);
+    ``set_arguments(parser)`` adds those of the demo's synthetic set, after --iters."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--work-dir", default=work_dir)
     p.add_argument("--iters", type=int, default=iters, help="training iterations per model")
-    p.add_argument("--scenes", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"))
-    p.add_argument("--samples", type=int, default=5, help="key frames per scene")
+    set_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="delete the work dir first")
     return p
@@ -146,6 +153,15 @@ def nuscenes_options(args):
             "samples_per_scene": args.samples, "seed": args.seed, "image_size": [1600, 900]}
 
 
+def ensure_synthetic_nuscenes(py, root, args, derived, step):
+    """``ensure_synthetic`` for the synthetic nuScenes-format set of the demo's --scenes,
+    --samples and --seed (tools/make_synthetic_nuscenes.py) under ``root``."""
+    return ensure_synthetic(root, nuscenes_options(args), [
+        py, "tools/make_synthetic_nuscenes.py", "--root", root, "--train-scenes",
+        str(args.scenes[0]), "--val-scenes", str(args.scenes[1]), "--samples-per-scene",
+        str(args.samples), "--seed", str(args.seed)], derived, step)
+
+
 def ensure_infos(py, wd, data):
     """mmdet3d's infos for ``data`` (a complete synthetic set): made unless both exist. The
     generator deletes them with the set they were made from, so existing ones are current."""
@@ -156,6 +172,13 @@ def ensure_infos(py, wd, data):
     say("    preparing infos with mmdet3d's converter")
     run([py, "tools/create_data.py", "--root-path", data, "--version", "v1.0-mini",
          "--max-sweeps", "0"], log=osp.join(wd, "create_data.log"))
+
+
+def markdown_table(corner, columns, rows):
+    """The lines of a markdown table: ``corner`` heads the label column, ``rows`` holds
+    ``(label, cells)`` pairs with one formatted cell per column."""
+    lines = ["| " + " | ".join([corner, *columns]) + " |", "|---|" + "---|" * len(columns)]
+    return lines + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
 
 
 def write_results(wd, payload, md, extra=()):

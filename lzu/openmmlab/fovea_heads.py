@@ -112,23 +112,25 @@ class _OriginalFrameAssigner:
         return self.assigner.assign(moved, gt_instances, gt_instances_ignore, **kwargs)
 
 
-def _require_decoded(head):
-    if not head.reg_decoded_bbox:
-        raise UserInputError(
-            f"{type(head).__name__}: FOVEA's box loss compares unwarped decoded boxes with the "
-            "original-frame GT; set reg_decoded_bbox=True (FOVEA: loss_bbox=dict(type="
-            "'GIoULoss', ...))")
-
-
-class FoveaAnchorHeadMixin:
-    """FOVEA's rule for an mmdet ``AnchorHead`` (goes first in the bases)."""
+class _OriginalFrameHeadMixin:
+    """What every FOVEA head shares: it computes its losses in the original frame
+    (``fovea_original_frame``), which needs decoded boxes, and holds the batch's
+    ``ZoomedFrame`` objects (``_fovea_frames``) while its loss runs."""
 
     fovea_original_frame = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _require_decoded(self)
+        if not self.reg_decoded_bbox:
+            raise UserInputError(
+                f"{type(self).__name__}: FOVEA's box loss compares unwarped decoded boxes with "
+                "the original-frame GT; set reg_decoded_bbox=True (FOVEA: loss_bbox=dict(type="
+                "'GIoULoss', ...))")
         self._fovea_frames = None
+
+
+class FoveaAnchorHeadMixin(_OriginalFrameHeadMixin):
+    """FOVEA's rule for an mmdet ``AnchorHead`` (goes first in the bases)."""
 
     def _get_targets_single(self, flat_anchors, valid_flags, gt_instances, img_meta,
                             gt_instances_ignore=None, unmap_outputs=True):
@@ -185,15 +187,8 @@ class FoveaRetinaHead(FoveaAnchorHeadMixin, RetinaHead):
     """RetinaNet's head with FOVEA's rule (FOVEA on a one-stage head; see the module doc)."""
 
 
-class FoveaBBoxHeadMixin:
+class FoveaBBoxHeadMixin(_OriginalFrameHeadMixin):
     """FOVEA's box loss for an mmdet ``BBoxHead`` (goes first in the bases)."""
-
-    fovea_original_frame = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _require_decoded(self)
-        self._fovea_frames = None
 
     def loss(self, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets,
              bbox_weights, reduction_override=None):

@@ -1,15 +1,6 @@
-# 2-D demo, LZU: 1600x900 frames zoomed to 225x400 with a KDE of the synthetic training
-# boxes (built by `sh run.sh demo det2d`); each image's own region, flips followed.
-_base_ = ['./fcos_demo_base.py']
+# 2-D demo, LZU: 1600x900 frames zoomed to 225x400 as for FOVEA (./fovea_fcos_demo.py: the same
+# KDE of the synthetic training boxes); each image's own region, flips followed, and every FPN
+# level is unzoomed instead of unwarping boxes.
+_base_ = ['./fovea_fcos_demo.py']
 
-model = dict(
-    type='LZUFCOS',
-    unzoom_border='exact',
-    grid_generator=dict(
-        type='FixedGrid',
-        saliency_file='work_dirs/demo_det2d/saliency.pkl',
-        output_shape=(225, 400),
-        grid_shape=(27, 48),
-        separable=True,
-        attraction_fwhm=10,
-        anti_crop=True))
+model = dict(type='LZUFCOS', unzoom_border='exact')

@@ -1,6 +1,7 @@
 # Uniform family: the whole frame resized to `size` (H, W) by mmseg's Resize (keep_ratio=False)
 # in the pipeline; logits come back to 2048x1024 through mmseg's postprocessing. A child sets
-# `size` and swaps in its Resize (the same lines for every size; this base is the 512x512 one).
+# `size` and swaps in its Resize (the same lines for every other size; this base is the 512x512
+# one, ../fcn_r50-d8_uniform_512x512.py).
 _base_ = ['./fcn_r50-d8_cityscapes.py']
 
 size = (512, 512)
