@@ -64,7 +64,7 @@ commands:
                        fixed and adaptive, one COCO AP table (--methods picks some)
   demo seg             segmentation demo (Cityscapes layout, FCN): uniform vs LZU, mIoU
   bench [ARGS]         does LZU help? uniform vs LZU (vs FOVEA) over 3 seeds with 95 % CIs on
-                       2-D detection, segmentation and 3-D detection, CPU (<= 45 min; --quick:
+                       2-D detection, segmentation and 3-D detection, CPU (45-55 min; --quick:
                        a smoke run of minutes); writes docs/evidence.{json,md,png}
                        (python tools/evidence.py --help)
   gpu-pack [ARGS]      pack the stack for a bare Python 3.12 GPU machine into gpu_pack/
