@@ -82,6 +82,7 @@ $(experiments | sed 's/^/  /')
 
 environment variables:
   LZU_PYTHON   interpreter to use (default: .venv/bin/python, built on first use)
+  LZU_TEST_WORKERS  pytest-xdist workers of test / test-all (default: 2; 0: one process)
   WORK_DIR     output root (default: work_dirs)
   DATA_ROOT    dataset root for experiments (default: the config's: data/nuscenes,
                data/argoverse or data/cityscapes)
@@ -119,11 +120,12 @@ case "$cmd" in
     test)
         # the fast suite (CI); end-to-end runs of minutes are marked slow: `sh run.sh test-all`
         ensure_env
-        exec "$PY" -m pytest -m "not slow" "$@"
+        # two workers, each taking whole test files (a file's tests share their fixtures)
+        exec "$PY" -m pytest -m "not slow" -n "${LZU_TEST_WORKERS:-2}" --dist loadfile "$@"
         ;;
     test-all)
         ensure_env
-        exec "$PY" -m pytest "$@"
+        exec "$PY" -m pytest -n "${LZU_TEST_WORKERS:-2}" --dist loadfile "$@"
         ;;
     demo)
         ensure_env

@@ -150,7 +150,7 @@ $PIP install -q -c "$CONSTRAINTS" \
     addict yapf pyyaml packaging rich termcolor pycocotools shapely six \
     terminaltables tqdm numba llvmlite pandas trimesh plyfile scikit-image \
     scikit-learn tensorboard networkx pyquaternion cachetools descartes fire \
-    parameterized matplotlib scipy pillow pytest ruff
+    parameterized matplotlib scipy pillow pytest pytest-xdist ruff
 step "installing mmdet3d $(pin mmdet3d) and lyft-dataset-sdk --no-deps"
 $PIP install -q --no-deps "mmdet3d==$(pin mmdet3d)" "lyft-dataset-sdk==$(pin lyft-dataset-sdk)"
 
