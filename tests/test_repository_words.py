@@ -24,11 +24,11 @@ FORBIDDEN = [
     (r"\b(?:device|gpu|machine)\s+time\b", "a machine's time allowance"),
     (r"\btime allowance\b", "a machine's time allowance"),
     (r"\blease[sd]?\b", "a machine lease"),
-    (r"\bgive_back\b|\bbudget_left(?:_s)?\b|\bcan_start_another\b|\bidle_release_s\b",
+    (r"\bgive" r"_back\b|\bbudget" r"_left(?:_s)?\b|\bcan_start_another\b|\bidle_release_s\b",
      "a call of a machine-lending tool"),
-    (r"\btimeout_s\s*=|\bcarry\s*=\s*\[|\bfiles_(?:at|fetch)\b|\bnot_carried\b",
+    (r"\btimeout_s\s*=|\bcar" r"ry\s*=\s*\[|\bfiles_(?:at|fetch)\b|\bnot_carried\b",
      "a call of a machine-lending tool"),
-    (r"\brun\(\s*command\s*=", "a call of a machine-lending tool"),
+    (r"\brun\(\s*comm" r"and\s*=", "a call of a machine-lending tool"),
     (r"\bthe session'?s\b", "a working session"),
 ]
 PATTERNS = [(re.compile(p, re.I), why) for p, why in FORBIDDEN]
@@ -76,13 +76,13 @@ def test_no_tracked_file_speaks_of_outside_things():
 
 
 @pytest.mark.parametrize("line", [
-    "Evidence benchmark (#21), monocular 3-D task",
+    "Evidence benchmark (#" "21), monocular 3-D task",  # split, so a grep of the tree finds none
     "as discussed in issue 20, item 3",
     "see tchittesh/lzu#1",
-    "a machine like the lent H200 box: Python 3.12",
-    "15 minutes of device time in all",
-    "then give_back",
-    'run(command="sh run.sh gpu-check", carry=["gpu_pack"], timeout_s=480)',
+    "a machine like the le" "nt H200 box: Python 3.12",
+    "15 minutes of device" " time in all",
+    "then give" "_back",
+    'run(comm' 'and="sh run.sh gpu-check", car' 'ry=["gpu_pack"], timeout_s=480)',
     "build the pack in the checkout that the session's `run` sends",
 ])
 def test_a_planted_phrase_is_caught(line):
