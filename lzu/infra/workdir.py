@@ -2,12 +2,15 @@
 
 * ``acquire_lock``: one training per work dir. An ``fcntl`` lock on
   ``<work_dir>/.lzu.lock`` (released by the kernel when the process dies, even by
-  SIGKILL); a second run is refused with the holder's PID.
+  SIGKILL); a second run is refused with the holder's PID. The locked work dir is a held
+  root of ``lzu.infra.atomic_io`` (``hold_root``): for the rest of the process no write below
+  it follows a link, even one planted while the run goes on.
 * ``locked``: the same kind of lock on any file (a metrics file, a saliency being built),
   waiting for the holder instead of refusing.
 * ``refuse_symlinks``: the tools (and mmengine: ``last_checkpoint``, the config dump) write
   and delete files in their work dir by name; a symbolic link planted there would send
-  those writes outside it, so a work dir holding one is refused, naming it.
+  those writes outside it, so a work dir holding one is refused, naming it, before anything
+  is written (links planted later are refused by the writes themselves).
 * ``check_run_fingerprint``: what defines the experiment, a dict of plain JSON values
   that the caller reads out of its config (``lzu.apis.fingerprint.run_fingerprint``:
   the model config, the saliency file's contents, the training data and pipeline, the
@@ -36,7 +39,7 @@ import sys
 import time
 import zipfile
 
-from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.atomic_io import atomic_write_json, hold_root
 from lzu.infra.errors import UserInputError
 
 __all__ = [
@@ -105,6 +108,7 @@ def acquire_lock(work_dir):
         ) from None
     _stamp(fd)
     _held[work_dir] = fd
+    hold_root(work_dir)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,9 @@ The devkit writes ``metrics_summary.json`` and ``metrics_details.json`` with a
 plain ``open()``, so a kill can leave them truncated next to the results. They
 are deleted before each evaluation (so an old or half-written pair is never
 read as this one's) and checked to be complete JSON after it; a broken one is
-reported, naming the file.
+reported, naming the file. The devkit's module is given a module-level ``open``
+(``lzu.infra.atomic_io.write_open``) before each evaluation, so those two files are
+written without following a symbolic link (a link there is refused with one line naming it).
 """
 
 import contextlib
@@ -33,6 +35,7 @@ from mmdet3d.registry import METRICS
 from mmdet3d.structures import CameraInstance3DBoxes
 from mmengine.logging import MMLogger
 
+from lzu.infra.atomic_io import write_open
 from lzu.infra.errors import UserInputError
 
 __all__ = [
@@ -120,6 +123,9 @@ class DeviceAgnosticNuScenesMetric(NuScenesMetric):
             for path in outputs:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+            from nuscenes.eval.detection import evaluate as devkit_evaluate
+
+            devkit_evaluate.open = write_open
             detail = super()._evaluate_single(result_path, classes, result_name)
             for path in outputs:
                 check_complete_json(path)

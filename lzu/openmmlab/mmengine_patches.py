@@ -40,12 +40,27 @@ idempotent. The patches, what each changes and why:
    ``mmengine.fileio.load`` of a pickle goes through ``lzu.infra.safe_pickle.load_data_pickle``:
    plain data loads, anything else is refused naming the file and the global. Writing
    (``mmengine.dump``) is unchanged.
+4. **No write through a symbolic link.** mmengine writes some files in the work dir with a
+   plain ``open()``, which follows a link planted at the name or among the folders: the
+   ``CheckpointHook``'s ``last_checkpoint``, ``Config.dump`` (the Runner's config dump in the
+   work dir, the ``LocalVisBackend``'s in ``<timestamp>/vis_data``), the
+   ``LocalVisBackend``'s appended ``scalars.json``, and the log file of ``MMLogger``'s
+   ``logging.FileHandler``. The ``checkpoint_hook``, ``config`` and ``vis_backend`` modules of
+   mmengine are given a module-level ``open`` (``lzu.infra.atomic_io.write_open``: reads as
+   before, writes through ``open_nofollow``), and ``logging.FileHandler`` opens its file
+   through ``open_nofollow`` (``NoFollowFileHandler._open``, for every file handler of the
+   process: mmengine's log files, rotating handlers included). A link there, or among the
+   folders below the locked work dir, is refused with one line naming it and its target; the
+   bytes written and the files' modes are otherwise the same. ``mmengine.dump`` and
+   checkpoints already go through ``atomic_open`` (patch 2), which replaces a link at the
+   name instead of writing through it.
 
 One more change of behaviour comes with the import but is a registration, not a patch:
 mmdet3d's ``LoadImageFromFileMono3D`` transform is replaced by a checked subclass
 (``lzu.openmmlab.loading``).
 """
 
+import logging
 import os
 import os.path as osp
 import pickle
@@ -60,13 +75,14 @@ from mmengine.fileio.handlers import PickleHandler
 from mmengine.fileio.io import load as mmengine_load
 from mmengine.logging import HistoryBuffer
 
-from lzu.infra.atomic_io import atomic_open
+from lzu.infra.atomic_io import atomic_open, open_nofollow, write_open
 from lzu.infra.checkpoint import CheckpointError, check_pretrained_fits, safe_torch_load
 from lzu.infra.safe_pickle import load_data_pickle
 
 __all__ = [
     "CHECKPOINT_GLOBALS",
     "AtomicLocalBackend",
+    "NoFollowFileHandler",
     "SafePickleHandler",
     "allow_checkpoint_globals",
     "history_buffer_getattr",
@@ -227,6 +243,27 @@ def _install_safe_pickle_handler():
     register_handler(["pkl", "pickle"])(SafePickleHandler)
 
 
+# ------------------------------------------------------------ 4. no write through a link
+
+
+class NoFollowFileHandler(logging.FileHandler):
+    """``logging.FileHandler`` whose file is opened without following a link."""
+
+    def _open(self):
+        return open_nofollow(self.baseFilename, self.mode, encoding=self.encoding,
+                             errors=self.errors)
+
+
+def _install_nofollow_writes():
+    import mmengine.config.config as mm_config
+    import mmengine.hooks.checkpoint_hook as mm_checkpoint_hook
+    import mmengine.visualization.vis_backend as mm_vis_backend
+
+    for module in (mm_checkpoint_hook, mm_config, mm_vis_backend):
+        module.open = write_open
+    logging.FileHandler._open = NoFollowFileHandler._open
+
+
 # ------------------------------------------------------------ the entry point
 
 
@@ -235,3 +272,4 @@ def install_mmengine_patches():
     _install_safe_loading()
     _install_atomic_local_backend()
     _install_safe_pickle_handler()
+    _install_nofollow_writes()
