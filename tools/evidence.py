@@ -55,7 +55,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lzu.apis.checkout import ROOT
 from lzu.apis.evidence.stats import holm, mean_std, paired_difference, paired_t_p
-from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
+from lzu.infra.atomic_io import (
+    atomic_open,
+    atomic_savefig,
+    atomic_write_json,
+    hold_root,
+    open_nofollow,
+)
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
 
@@ -839,7 +845,7 @@ def run_task(args, name, threads=None, worker_args=()):
     log = osp.join(args.work_dir, f"{name}{'.' + part if part else ''}.log")
     say(f"{name}: worker {' '.join(worker_args) + ' ' if worker_args else ''}started "
         f"({threads or 'default'} threads; log: {log})")
-    with open(log, "w", encoding="utf-8") as f:
+    with open_nofollow(log, "w", encoding="utf-8") as f:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=ROOT, env=env)
         for line in proc.stdout:
@@ -937,6 +943,8 @@ def run_tasks(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    for folder in (args.work_dir, args.out):  # no write below them follows a link
+        hold_root(folder)
     if args.worker:
         return worker(args)
     others = [(path, _load_report(path)) for path in args.merge_json]

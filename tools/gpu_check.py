@@ -56,7 +56,14 @@ import numpy as np
 import torch
 
 from lzu.apis.fpn_latency import latency_table, measure_fpn_latency
-from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import (
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_not_link,
+    hold_root,
+    open_nofollow,
+)
 from lzu.infra.cli import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -325,9 +332,11 @@ def install_wheels(manifest, pack, site):
     """pip-install the pack's wheels (for the pack's Python and platform) into ``site``."""
     key = hashlib.sha256(json.dumps([e["sha256"] for e in manifest["files"]]).encode()).hexdigest()[:16]
     marker = osp.join(site, f".lzu-pack-{key}")
+    check_not_link(site, "scratch folder")  # pip would install into the link's target
     if osp.isfile(marker):
         return "already installed (same pack)"
-    shutil.rmtree(site, ignore_errors=True)
+    if osp.lexists(site):
+        shutil.rmtree(site)
     wheels = [osp.join(pack, e["file"]) for e in manifest["files"] if e["file"].endswith(".whl")]
     tags = ["--python-version", manifest["python"], "--implementation", "cp",
             "--abi", "cp" + manifest["python"].replace(".", "")]
@@ -339,7 +348,7 @@ def install_wheels(manifest, pack, site):
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"pip install of the pack failed:\n{(result.stdout + result.stderr)[-3000:]}")
-    open(marker, "w").close()
+    atomic_write_bytes(marker, b"")
     return f"{len(wheels)} wheels installed"
 
 
@@ -350,10 +359,12 @@ def extract_sdist(manifest, pack, scratch):
     with tarfile.open(osp.join(pack, manifest["mmcv_sdist"])) as tar:
         top = tar.getmembers()[0].name.split("/")[0]
         src = osp.join(scratch, top)
+        check_not_link(src, "scratch folder")  # the sources and the build would land in its target
         if not osp.isfile(marker):
-            shutil.rmtree(src, ignore_errors=True)
+            if osp.lexists(src):
+                shutil.rmtree(src)
             tar.extractall(scratch, filter="data")
-            open(marker, "w").close()
+            atomic_write_bytes(marker, b"")
     return src
 
 
@@ -396,7 +407,7 @@ def guarded_run(cmd, env, log_path, report, stop_if_overrun=False, poll_s=2.0):
     """
     started = report.clock()
     why = None
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open_nofollow(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
         try:
@@ -568,7 +579,7 @@ def copy_tail(src, dst, limit=LOG_TAIL_BYTES):
 def run_logged(cmd, env, log_path, timeout):
     """Run ``cmd`` in the repository with output to ``log_path``; returns (returncode or None, s)."""
     started = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open_nofollow(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
@@ -733,6 +744,8 @@ def main(argv=None):
             print(f"gpu_check: error: --{name} {getattr(args, name)} cannot be written ({why}): "
                   "name a folder you can write", file=sys.stderr)
             return 2
+    for folder in (args.out, args.scratch):  # no write below them follows a link
+        hold_root(folder)
     report = Report(args.out, args.budget_s)
     print(f"[gpu-check] {report.data['mode']}: {report.data['env']['device']}, torch "
           f"{torch.__version__}; budget {args.budget_s:.0f} s; report in {args.out}", flush=True)

@@ -18,7 +18,7 @@ import sys
 
 from lzu.apis.checkout import ROOT
 from lzu.data.synthetic.completion import check_complete
-from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_write_json, open_nofollow
 from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
@@ -35,7 +35,7 @@ def say(msg):
 def run(cmd, log=None):
     say(" ".join(cmd) + (f"  (log: {log})" if log else ""))
     if log:
-        with open(log, "w", encoding="utf-8") as f:
+        with open_nofollow(log, "w", encoding="utf-8") as f:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1)
             for line in proc.stdout:

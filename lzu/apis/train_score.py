@@ -25,6 +25,7 @@ import os.path as osp
 import time
 
 from lzu.apis.demos import run, say
+from lzu.infra.atomic_io import atomic_open
 
 __all__ = ["config_sha256", "train_and_evaluate", "train_and_test"]
 
@@ -67,7 +68,7 @@ def train_and_test(cfg, name, quiet=True):
         runner.train()
         metrics = runner.test()
     if quiet:
-        with open(osp.join(cfg.work_dir, "console.log"), "w", encoding="utf-8") as f:
+        with atomic_open(osp.join(cfg.work_dir, "console.log"), "w", encoding="utf-8") as f:
             f.write(buffer.getvalue())
     # close this run's log file handlers (one Runner per run, many runs per process)
     logger = MMLogger.get_instance(cfg.experiment_name)
