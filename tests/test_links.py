@@ -152,24 +152,26 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module()
 class PlantLinks(Hook):
-    """After the first iteration (and its checkpoint), links replace what mmengine writes."""
+    """After the first iteration (and its checkpoint), a link replaces a file mmengine writes."""
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter != 1:
             return
-        target = os.environ["LZU_TEST_OUTSIDE"]
-        for path in (os.path.join(runner.work_dir, "last_checkpoint"),
-                     os.path.join(runner.log_dir, "vis_data", "scalars.json")):
-            if os.path.lexists(path):
-                os.unlink(path)
-            os.symlink(target, path)
+        folder, name = os.environ["LZU_TEST_PLANT"].split(":")
+        path = os.path.join(runner.work_dir if folder == "work" else runner.log_dir, name)
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink(os.environ["LZU_TEST_OUTSIDE"], path)
 '''
 
 
-def test_links_planted_during_training_are_refused_in_one_line(synthetic_root, tmp_path, outside):
+@pytest.mark.parametrize("plant", ["work:last_checkpoint", "log:vis_data/scalars.json"])
+def test_links_planted_during_training_are_refused_in_one_line(synthetic_root, tmp_path, outside,
+                                                               plant):
     """tools/train.py: after iteration 1 (checkpoint written), a hook plants ``last_checkpoint``
-    and ``vis_data/scalars.json`` as links to a file outside the work dir; the next write
-    through mmengine is refused with one line naming the link and its target."""
+    (the CheckpointHook's) or ``<timestamp>/vis_data/scalars.json`` (the LocalVisBackend's) as
+    a link to a file outside the work dir; the next write through it is refused with one line
+    naming the link and its target."""
     plugin = tmp_path / "plugin"
     plugin.mkdir()
     (plugin / "plant_links.py").write_text(PLANTER)
@@ -182,12 +184,14 @@ def test_links_planted_during_training_are_refused_in_one_line(synthetic_root, t
                        synthetic_root, "--cfg-options", "train_cfg.max_iters=3",
                        "train_cfg.val_interval=100", "default_hooks.checkpoint.interval=1",
                        "val_cfg=None", "val_dataloader=None", "val_evaluator=None", *QUIET_TRAIN],
-                      env={"PYTHONPATH": str(plugin), "LZU_TEST_OUTSIDE": str(outside)})
+                      env={"PYTHONPATH": str(plugin), "LZU_TEST_OUTSIDE": str(outside),
+                           "LZU_TEST_PLANT": plant})
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert lines[-1].startswith("train: error: refusing to write"), lines[-1]
-    assert f"symbolic link (to '{outside}')" in lines[-1]
+    name = plant.split(":")[1]
+    assert lines[-1].startswith("error: refusing to write '"), lines[-1]
+    assert f"{name}': it is a symbolic link (to '{outside}')" in lines[-1], lines[-1]
     assert (work / "iter_1.pth").is_file()
     _untouched(outside)
 
