@@ -132,6 +132,7 @@ def train_main(argv=None):
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
+        runner.register_hook(ScoringChecksHook(check_finite=False))  # validation: counts, warnings
         _explain_resume_errors(runner)
         runner.train()
     except UserInputError as err:
