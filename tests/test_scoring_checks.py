@@ -173,3 +173,35 @@ def test_coco_zeros_have_the_keys_the_metric_reports():
     zeros = empty_result_metrics(metric)
     assert zeros["coco/bbox_mAP"] == 0.0 and zeros["coco/AR@1000"] == 0.0
     assert zeros["coco/car_precision"] == 0.0 and len(zeros) == 6 + 6 + 2
+
+
+@pytest.mark.parametrize("case", ["nothing", "overflow"])
+def test_mono3d_checkpoints_predicting_nothing_or_overflowing(case, synthetic_root, tmp_path):
+    """FCOS3D (the 3-D demo baseline): an empty result is scored by the nuScenes metric itself
+    (NDS 0) and said loudly; NaN / infinite head outputs are refused naming the checkpoint."""
+    from helpers import BASELINE, QUIET
+
+    import lzu.openmmlab  # noqa: F401
+    from lzu.apis.runtime import build_model, load_config
+
+    state = build_model(load_config(BASELINE, data_root=synthetic_root)).state_dict()
+    if case == "nothing":
+        state["bbox_head.conv_cls.bias"].fill_(-1e4)
+    else:
+        weight = state["bbox_head.conv_cls.weight"]
+        weight[:, :weight.shape[1] // 2], weight[:, weight.shape[1] // 2:] = 3e38, -3e38
+    ckpt, out = tmp_path / f"{case}.pth", tmp_path / "metrics.json"
+    torch.save({"state_dict": state}, ckpt)
+    result = run_tool(["tools/test.py", BASELINE, str(ckpt), "--data-root", synthetic_root,
+                       "--work-dir", str(tmp_path / "w"), "--out", str(out), "--cfg-options",
+                       *QUIET])
+    if case == "overflow":
+        assert_clean_error(result, f"checkpoint '{ckpt}' cannot be scored", "bbox_head output",
+                           "CAM_")
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WARNING: the model predicted nothing on any of the test images" in result.stderr
+    record = json.loads(out.read_text())
+    assert record["predictions"] == 0 and record["summary"]["NDS"] == 0.0
+    assert record["summary"]["mAP"] == 0.0 and any("predicted nothing" in w
+                                                   for w in record["warnings"])

@@ -222,8 +222,9 @@ class ScoringChecksHook(Hook):
             if metrics is not None:
                 metrics.update(missing)
             self._warn(f"the model predicted nothing on any of the {loop} images (no box "
-                       "scores above the score threshold): every metric is zero"
-                       + (f"; {len(missing)} metrics the evaluator left out are written as 0"
+                       "scored above the score threshold): its metrics are those of an empty "
+                       "result (AP 0)"
+                       + (f"; the {len(missing)} metrics the evaluator left out are written as 0"
                           if missing else ""))
         saliency = getattr(_unwrapped(runner.model), "video_saliency", None)
         if saliency is None:
