@@ -161,17 +161,17 @@ class ScoringChecksHook(Hook):
         self._start(runner)
 
     # ------------------------------------------------------------------ each batch
-    def _before_iter(self, data_batch):
+    def _note_images(self, data_batch):
         samples = data_batch.get("data_samples") if isinstance(data_batch, dict) else None
         self._images = [_image_of(s) for s in samples or ()]
 
     def before_test_iter(self, runner, batch_idx, data_batch=None):
-        self._before_iter(data_batch)
+        self._note_images(data_batch)
 
     def before_val_iter(self, runner, batch_idx, data_batch=None):
-        self._before_iter(data_batch)
+        self._note_images(data_batch)
 
-    def _after_iter(self, outputs):
+    def _check_predictions(self, outputs):
         for sample in outputs or ():
             for field in ("pred_instances", "pred_instances_3d"):
                 if field in sample:
@@ -191,10 +191,10 @@ class ScoringChecksHook(Hook):
                                 f"{_image_of(sample)!r}: the weights are diverged or broken")
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self._after_iter(outputs)
+        self._check_predictions(outputs)
 
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self._after_iter(outputs)
+        self._check_predictions(outputs)
 
     # ------------------------------------------------------------------ loop end
     def _warn(self, message):
