@@ -354,3 +354,38 @@ def test_run_sh_points_an_adaptive_experiment_at_its_prior(tmp_path, monkeypatch
                                    str(tmp_path), [])
         assert got == ["--cfg-options",
                        f"model.adaptive_saliency.prior_file={tmp_path / 'saliency_kde.pkl'}"]
+
+
+def test_fovea_uniform_fallbacks_are_counted_and_a_new_loop_starts_over():
+    """FOVEA's empty='uniform' rule: frames that got the uniform map are counted under its
+    name; every loop (a mode switch) starts the counts over."""
+    model = build("fovea", empty="uniform")
+    assert model.video_saliency.counts == {"boxes": 0, "uniform": 0}
+    saliency_of(model, frames(0, [0]))  # first frame: the uniform map
+    remember(model, 0, 0, [[10.0, 20.0, 60.0, 90.0]], [0.9])
+    saliency_of(model, frames(0, [1]))
+    remember(model, 0, 1, [[10.0, 20.0, 60.0, 90.0]], [0.1])  # below score_thr
+    saliency_of(model, frames(0, [2]))
+    assert model.video_saliency.counts == {"boxes": 1, "uniform": 2}
+    model.eval()
+    assert model.video_saliency.counts == {"boxes": 0, "uniform": 0}
+
+
+def test_the_hook_logs_the_counts_of_a_validation_loop():
+    """tools/train.py's validation: the counts are logged at the loop's end, and a loop where
+    every frame fell back warns."""
+    from types import SimpleNamespace
+
+    from lzu.openmmlab.scoring_checks import ScoringChecksHook
+
+    model = build("fovea", empty="uniform")
+    hook = ScoringChecksHook(check_finite=False)
+    runner = SimpleNamespace(model=model, val_evaluator=SimpleNamespace(metrics=[]))
+    hook.before_val_epoch(runner)
+    saliency_of(model, frames(0, [0]))
+    saliency_of(model, frames(1, [0]))
+    hook.after_val_epoch(runner, metrics={})
+    assert hook.adaptive == {"frames": 2, "zoomed_on_detections": 0, "fell_back": 2,
+                             "fallback": "uniform"}
+    assert any("every one of the 2 val frames fell back to the uniform map" in w
+               for w in hook.warnings)

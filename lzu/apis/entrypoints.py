@@ -25,10 +25,11 @@ from lzu.apis.runtime import (
     load_config,
 )
 from lzu.infra.atomic_io import atomic_write_json
-from lzu.infra.checkpoint import CheckpointError
+from lzu.infra.checkpoint import CheckpointError, check_finite_weights
 from lzu.infra.cli import fail
 from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_file
 from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,
@@ -40,6 +41,7 @@ from lzu.infra.workdir import (
     remove_stale_tmp,
 )
 from lzu.openmmlab.lzu_pipeline import check_lzu_train_pipeline
+from lzu.openmmlab.scoring_checks import NonFiniteOutputError, ScoringChecksHook
 
 __all__ = ["train_main", "evaluate_main", "summarize_nuscenes_metrics", "METRIC_KEYS"]
 
@@ -130,6 +132,7 @@ def train_main(argv=None):
     init_cpu_distributed(args.launcher)
     try:
         runner = Runner.from_cfg(cfg)
+        runner.register_hook(ScoringChecksHook(check_finite=False))  # validation: counts, warnings
         _explain_resume_errors(runner)
         runner.train()
     except UserInputError as err:
@@ -171,7 +174,8 @@ def load_weights(runner, checkpoint, config, trust=False):
     Loading goes through torch's weights-only unpickler plus lzu's allowlist.
     ``trust=True`` (the ``--unsafe-trust-checkpoint`` flag) unpickles the file
     with every global allowed, which can run code stored in it: only for a file
-    the user trusts that the safe loader refuses.
+    the user trusts that the safe loader refuses. Weights holding NaN or infinite
+    values (a diverged training) are refused, naming the tensors.
     """
     try:
         if trust:
@@ -181,7 +185,8 @@ def load_weights(runner, checkpoint, config, trust=False):
             model = runner.model.module if hasattr(runner.model, "module") else runner.model
             _load_checkpoint_to_model(model, ckpt, strict=True)
         else:
-            runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
+            ckpt = runner.load_checkpoint(checkpoint, map_location="cpu", strict=True)
+        check_finite_weights(ckpt, checkpoint)
     except CheckpointError as err:
         hint = f"\nif you trust this file, {UNSAFE_FLAG} loads it without that protection"
         _fail(f"{err}{hint if 'refused' in str(err) else ''}")
@@ -289,6 +294,8 @@ def evaluate_main(argv=None):
     _common_args(parser)
     args = parser.parse_args(argv)
     try:
+        if args.out is not None:  # before any work: the metrics are written at the end
+            check_output_file(args.out, "--out")
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
         check_data(cfg, splits=("val",))
     except (UserInputError, FileNotFoundError) as err:
@@ -336,17 +343,24 @@ def _evaluate(args, cfg, provenance):
     except UserInputError as err:
         _fail(err)
     load_weights(runner, args.checkpoint, args.config, trust=args.unsafe_trust_checkpoint)
+    checks = ScoringChecksHook(check_finite=True)
+    runner.register_hook(checks)
     try:
         metrics = runner.test()
+    except NonFiniteOutputError as err:
+        _fail(f"checkpoint '{args.checkpoint}' cannot be scored: {err}")
     except UserInputError as err:
         _fail(err)
     summary = summarize_nuscenes_metrics(metrics)
     if runner.rank == 0:
-        atomic_write_json(
-            out,
-            {"config": args.config, "checkpoint": args.checkpoint, **provenance,
-             "summary": summary, "metrics": {k: float(v) for k, v in metrics.items()}},
-        )
+        record = {"config": args.config, "checkpoint": args.checkpoint, **provenance,
+                  "summary": summary, "metrics": {k: float(v) for k, v in metrics.items()}}
+        if checks.predictions is not None:
+            record["predictions"] = checks.predictions
+        if checks.adaptive is not None:
+            record["adaptive_saliency"] = checks.adaptive
+        record["warnings"] = checks.warnings
+        atomic_write_json(out, record)
         print(format_metrics_table(summary, f"{osp.basename(args.config)} @ {tag}"))
         print(f"metrics written to {out}")
     return summary

@@ -5,6 +5,8 @@
   for a global outside torch's allowlist raises ``CheckpointError`` naming it.
 * ``check_pretrained_fits``: refuses pretrained weights that do not hold every tensor of the
   module, in its shape (a non-strict load would leave it silently random).
+* ``check_finite_weights``: refuses a state dict holding a NaN or infinite value (a diverged
+  training's checkpoint), naming the file and the tensors, before anything is scored with it.
 
 ``lzu.openmmlab.mmengine_patches`` routes mmengine's loaders through these and adds the
 globals that mmengine's checkpoints need to the allowlist.
@@ -18,7 +20,7 @@ import torch
 
 from lzu.infra.errors import UserInputError
 
-__all__ = ["CheckpointError", "check_pretrained_fits", "safe_torch_load"]
+__all__ = ["CheckpointError", "check_finite_weights", "check_pretrained_fits", "safe_torch_load"]
 
 
 class CheckpointError(UserInputError):
@@ -77,3 +79,21 @@ def check_pretrained_fits(module, state_dict, source):
             f"pretrained weights '{source}'{where} do not fit {type(module).__name__}: "
             + "; ".join(detail)
         )
+
+
+def check_finite_weights(checkpoint, source):
+    """Refuse a checkpoint (a dict with ``state_dict``, or a state dict) holding NaN or infinite
+    weights or buffers, naming ``source`` and the first tensors concerned."""
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
+    bad = []
+    for key, value in state.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+            kinds = " and ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "infinite")) if n)
+            bad.append(f"{key} ({kinds} of {value.numel()} values)")
+    if bad:
+        more = f" and {len(bad) - 3} more tensors" if len(bad) > 3 else ""
+        raise CheckpointError(
+            f"checkpoint '{source}' holds non-finite weights: {', '.join(bad[:3])}{more}; the "
+            "training that wrote it diverged (or the file is damaged) and its scores would "
+            "mean nothing: evaluate an earlier checkpoint of that run")

@@ -71,13 +71,15 @@ class AdaptiveSaliencyMixin:
         return LearnedKDE(saliency.bandwidth, saliency.amplitude)
 
     def train(self, mode=True):
-        """``nn.Module.train``, and an adaptive model forgets every sequence's detections.
+        """``nn.Module.train``, and an adaptive model forgets every sequence's detections
+        and starts its frame counts over.
 
         mmengine's loops switch the mode when a training, validation or test loop starts, so
         each evaluation starts from the prior and never zooms on boxes that earlier weights
-        (or another split whose sequence ids collide) detected."""
+        (or another split whose sequence ids collide) detected, and its counts are its own
+        (``lzu.openmmlab.scoring_checks`` logs them when the loop ends)."""
         if getattr(self, "video_saliency", None) is not None:
-            self.video_saliency.memory.clear()
+            self.video_saliency.reset()
         return super().train(mode)
 
     def adaptive_grids(self, samples, imgs, training):

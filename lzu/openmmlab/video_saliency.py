@@ -39,9 +39,13 @@ Fallbacks (documented, never silent errors):
     warning, once per run and sequence);
     a box partly outside its frame is clipped to it; a box wholly outside (or empty
     after clipping) is dropped: it says nothing about this frame.
+    The frames of a test or validation loop that zoomed on boxes and those that fell back
+    are counted (``counts``) and logged when the loop ends, and written to the test tool's
+    results record (``lzu.openmmlab.scoring_checks``); a loop where every frame fell back
+    is a loud warning.
 Refused (``AdaptiveSaliencyError``, one message naming the frame):
     missing ``sid`` / ``fid`` / ``ori_shape`` metainfo, a NaN detection score or a
-    non-finite box.
+    non-finite box (``NonFiniteDetectionsError``: a diverged checkpoint).
 
 Ordering: frames of one sequence must be predicted in order. A batch may hold
 frames of different sequences (state is keyed by ``sid``); when it holds several
@@ -64,8 +68,10 @@ from lzu.core.frame_memory import FrameMemory
 from lzu.core.saliency_io import load_saliency, validate_saliency
 from lzu.infra.errors import UserInputError
 from lzu.openmmlab.frame_movers import register_geometry_free
+from lzu.openmmlab.scoring_checks import NonFiniteOutputError
 
-__all__ = ["AdaptiveSaliencyError", "TRAIN_SOURCES", "VideoSaliency", "flip_boxes"]
+__all__ = ["AdaptiveSaliencyError", "NonFiniteDetectionsError", "TRAIN_SOURCES", "VideoSaliency",
+           "flip_boxes"]
 
 TRAIN_SOURCES = ("previous_gt", "current_gt")
 #: what an image with no box gets (module docstring)
@@ -82,6 +88,10 @@ register_geometry_free(meta=(*SEQUENCE_KEYS, PREV_GT))
 
 class AdaptiveSaliencyError(UserInputError, ValueError):
     """A frame, its metainfo or its detections cannot make an adaptive saliency."""
+
+
+class NonFiniteDetectionsError(AdaptiveSaliencyError, NonFiniteOutputError):
+    """A frame's detections hold NaN scores or non-finite boxes (diverged weights)."""
 
 
 def flip_boxes(boxes, direction, width, height):
@@ -170,9 +180,10 @@ class VideoSaliency:
         self.jitter = float(jitter)
         self.learned_kde = bool(learned_kde)
         self.memory = FrameMemory()
-        #: test frames zoomed on previous boxes / on the prior alone (none above the
-        #: threshold, or no previous frame)
-        self.counts = {"boxes": 0, "prior": 0}
+        #: test frames of the current loop zoomed on previous boxes (``'boxes'``) / fallen
+        #: back (under ``empty``'s name: ``'prior'`` or ``'uniform'``) because no box was
+        #: above the threshold or there was no previous frame; ``reset`` starts them over
+        self.counts = {"boxes": 0, self.empty: 0}
         self._warned = set()
 
     # ------------------------------------------------------------------ metainfo
@@ -253,7 +264,12 @@ class VideoSaliency:
                            sample.metainfo.get("img_path", f"sequence {sid} frame {fid - 1}"))
 
     def _count(self, boxes):
-        self.counts["prior" if boxes is None or boxes.shape[0] == 0 else "boxes"] += 1
+        self.counts[self.empty if boxes is None or boxes.shape[0] == 0 else "boxes"] += 1
+
+    def reset(self):
+        """Forget every sequence's detections and start the frame counts over (a new loop)."""
+        self.memory.clear()
+        self.counts = dict.fromkeys(self.counts, 0)
 
     # ------------------------------------------------------------------ saliency
     def batch_saliency(self, samples, training, device, dtype, kde=None):
@@ -318,7 +334,7 @@ class VideoSaliency:
             pred = sample.pred_instances
             boxes, scores = pred.bboxes.detach().double().cpu(), pred.scores.detach().double().cpu()
             if torch.isnan(scores).any() or not torch.isfinite(boxes).all():
-                raise AdaptiveSaliencyError(
+                raise NonFiniteDetectionsError(
                     f"{self.owner}: the detections of sequence {sid} frame {fid} "
                     f"({sample.metainfo.get('img_path', '?')}) have NaN scores or non-finite "
                     "boxes (a diverged checkpoint?); they cannot steer the next frame's zoom")
