@@ -163,14 +163,14 @@ def test_the_train_and_test_tools_use_deterministic_cpu_kernels(seg_saliency_roo
 def test_seg_training_is_deterministic_and_its_resume_bit_exact(seg_saliency_root, seg_two_iters,
                                                                  seg_four_iters, tmp_path):
     """Two runs with one seed give the same weights bit for bit; a run resumed at iteration 2
-    (dropout in the decode head draws from torch's RNG) ends with them too."""
+    (dropout in the decode head draws from torch's RNG) ends with them too, also in a copy of
+    its work dir without the run record."""
     a, b, c = seg_four_iters, tmp_path / "b", tmp_path / "c"
     for work in (b,):
         result = _seg_train(work, seg_saliency_root, 4)
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    shutil.copytree(seg_two_iters, c)
-    for lock in c.glob(".*.lock"):
-        lock.unlink()
+    _copy_run(seg_two_iters, c)
+    (c / "lzu_run.json").unlink()  # the checkpoint's own record decides
     resumed = _seg_train(c, seg_saliency_root, 4, ["--resume"])
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     assert "resuming from" in resumed.stderr
@@ -184,13 +184,131 @@ def test_seg_training_is_deterministic_and_its_resume_bit_exact(seg_saliency_roo
 
 def test_resume_with_another_optimizer_layout_gives_one_clear_message(seg_saliency_root, seg_two_iters,
                                                                       tmp_path):
+    """The checkpoint's fingerprint names the changed optimizer setting; a checkpoint that
+    records none, resumed with --resume-unchecked, fails at its optimizer state, also in one
+    message."""
     ckpt = str(seg_two_iters / "iter_2.pth")
     config = tmp_path / "grouped.py"  # one parameter group per tensor instead of one in all
     config.write_text(f"_base_ = [{osp.join(ROOT, SEG_LZU)!r}]\n"
                       "optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))\n")
     result = _seg_train(tmp_path / "b", seg_saliency_root, 4, ["--resume", ckpt], config=str(config))
-    assert_clean_error(result, f"cannot resume from '{ckpt}'",
+    assert_clean_error(result, f"cannot resume from '{ckpt}'", "optim_wrapper.paramwise_cfg",
+                       "load_from")
+    unrecorded = tmp_path / "iter_2.pth"
+    shutil.copy(ckpt, unrecorded)
+    _strip_meta(unrecorded, "lzu_fingerprint", "cfg")
+    result = _seg_train(tmp_path / "c", seg_saliency_root, 4,
+                        ["--resume", str(unrecorded), "--resume-unchecked"], config=str(config))
+    assert_clean_error(result, f"cannot resume from '{unrecorded}'",
                        "does not fit this run's optimizer", "load_from")
+
+
+def _copy_run(src, dst):
+    """A copy of work dir ``src`` at ``dst``, without its lock files."""
+    shutil.copytree(src, dst)
+    for lock in dst.glob(".*.lock"):
+        lock.unlink()
+    return dst
+
+
+def _error_line(result):
+    """The one ``error:`` line of a refused tool run (no traceback, exit status 1)."""
+    assert_clean_error(result)
+    lines = [ln for ln in result.stderr.splitlines() if "error: " in ln]
+    assert len(lines) == 1, result.stderr[-2000:]
+    return lines[0]
+
+
+def _strip_meta(path, *keys):
+    """Rewrite checkpoint ``path`` without ``meta[key]`` for each key (as older versions, or
+    other programs, saved it)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key in keys:
+        del ckpt["meta"][key]
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize("resume", [["--resume"], []])
+def test_a_work_dir_without_its_record_is_checked_against_its_newest_checkpoint(
+        seg_saliency_root, seg_two_iters, tmp_path, resume):
+    """Deleting ``lzu_run.json`` (or copying checkpoints into a work dir) no longer lets a run
+    with another learning rate resume from, or train over, the checkpoints there."""
+    work = _copy_run(seg_two_iters, tmp_path / "w")
+    (work / "lzu_run.json").unlink()
+    result = _seg_train(work, seg_saliency_root, 4, resume, opts=["optim_wrapper.optimizer.lr=0.1"])
+    line = _error_line(result)
+    assert "optim_wrapper.optimizer.lr: 0.02 -> 0.1" in line and "--work-dir" in line, line
+    assert not (work / "iter_4.pth").exists()
+
+
+def _another_saliency(tmp_path):
+    return write_saliency(tmp_path / "other.pkl", torch.rand(1, 1, 32, 32) + 0.1)
+
+
+@pytest.mark.parametrize("how", ["--resume PATH", "resume=True load_from=PATH"])
+@pytest.mark.parametrize("change, key", [
+    ("uniform", "model."),
+    ("saliency", "saliency_sha256"),
+    ("lr", "optim_wrapper.optimizer.lr: 0.02 -> 0.1"),
+])
+def test_resume_from_another_runs_checkpoint_is_refused(seg_saliency_root, seg_two_iters,
+                                                        tmp_path, how, change, key):
+    """A checkpoint named by path is checked against what it says it was trained with: the
+    LZU run's checkpoint into the uniform config (same weights, so mmengine would load it),
+    with another saliency, or with another learning rate, is refused in one line."""
+    ckpt = str(seg_two_iters / "iter_2.pth")
+    named = ["--resume", ckpt] if how == "--resume PATH" else []
+    opts = [] if named else ["resume=True", f"load_from={ckpt}"]
+    work = tmp_path / "w"
+    if change == "uniform":
+        result = run_tool(["tools/train.py", SEG_UNIFORM, "--work-dir", str(work), "--data-root",
+                           seg_saliency_root, *named, "--cfg-options", "train_cfg.max_iters=3",
+                           *NO_VAL, "train_dataloader.batch_size=2", *opts])
+    else:
+        if change == "saliency":
+            opts.append(f"model.grid_generator.saliency_file={_another_saliency(tmp_path)}")
+        else:
+            opts.append("optim_wrapper.optimizer.lr=0.1")
+        result = _seg_train(work, seg_saliency_root, 3, named, opts=opts)
+    line = _error_line(result)
+    assert f"cannot resume from '{ckpt}'" in line and key in line, line
+    assert f"load_from={ckpt} (without --resume)" in line, line
+    assert not (work / "iter_3.pth").exists()
+
+
+def test_resume_from_a_checkpoint_elsewhere_may_extend_its_run(seg_saliency_root, seg_two_iters,
+                                                               tmp_path):
+    """The same run named by path, with more iterations and other workers, resumes."""
+    ckpt = str(seg_two_iters / "iter_2.pth")
+    work = tmp_path / "w"
+    result = _seg_train(work, seg_saliency_root, 3, ["--resume", ckpt],
+                        opts=["train_dataloader.num_workers=0",
+                              "train_dataloader.persistent_workers=False"])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert f"resuming from {ckpt}" in result.stderr
+    assert (work / "iter_3.pth").is_file()
+
+
+def test_a_checkpoint_saved_without_a_fingerprint_is_checked_by_its_config_or_refused(
+        seg_saliency_root, seg_two_iters, tmp_path):
+    """A checkpoint of an older version (no fingerprint in its meta) is checked against the
+    config text mmengine stored in it; one without that either is refused unless the user
+    passes --resume-unchecked."""
+    ckpt = tmp_path / "iter_2.pth"
+    shutil.copy(seg_two_iters / "iter_2.pth", ckpt)
+    _strip_meta(ckpt, "lzu_fingerprint")
+    other_lr = _seg_train(tmp_path / "a", seg_saliency_root, 3, ["--resume", str(ckpt)],
+                          opts=["optim_wrapper.optimizer.lr=0.1"])
+    assert "optim_wrapper.optimizer.lr: 0.02 -> 0.1" in _error_line(other_lr)
+    _strip_meta(ckpt, "cfg")
+    unknown = _seg_train(tmp_path / "b", seg_saliency_root, 3, ["--resume", str(ckpt)])
+    line = _error_line(unknown)
+    assert f"checkpoint '{ckpt}' does not record the settings" in line
+    assert "--resume-unchecked" in line and f"load_from={ckpt}" in line, line
+    trusted = _seg_train(tmp_path / "b", seg_saliency_root, 3,
+                         ["--resume", str(ckpt), "--resume-unchecked"])
+    assert trusted.returncode == 0, (trusted.stdout + trusted.stderr)[-3000:]
+    assert "warning: --resume-unchecked" in trusted.stderr
 
 
 # A training process that SIGKILLs itself the moment a given checkpoint is complete on disk

@@ -1,5 +1,5 @@
 """Work dirs: one run at a time (a lock naming its holder), links refused before anything is
-written, stale temporaries removed without following links."""
+written, stale temporaries removed without following links, a corrupt run record refused."""
 
 import os
 import subprocess
@@ -94,3 +94,31 @@ def test_stale_temporary_cleanup_never_follows_a_directory_link(tmp_path):
     (work / "link").symlink_to(outside)
     assert remove_stale_tmp(str(work)) == [str(work / "sub" / ".epoch_1.pth.xyz.tmp")]
     assert (outside / ".keep.abc.tmp").read_text() == "not ours"
+
+
+# ------------------------------------------------------------ the run record
+
+
+@pytest.mark.parametrize("content, says", [
+    ("{\"fingerprint\": {\"model\"", "is not valid JSON"),
+    ("[1, 2]", "it holds a list, not an object"),
+    ("{\"id\": \"abc\"}", "it has no 'fingerprint'"),
+    ("{\"fingerprint\": \"abc\"}", "its fingerprint is str"),
+    (None, "cannot read run record"),  # a folder in its place
+])
+def test_a_corrupt_run_record_is_refused_in_one_line(seg_saliency_root, tmp_path, content, says):
+    """``lzu_run.json`` says which run wrote the work dir's checkpoints: one that is not a run
+    record is named, with the fix, instead of a stack trace (or being ignored)."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "iter_2.pth").write_bytes(b"x")
+    record = work / "lzu_run.json"
+    if content is None:
+        record.mkdir()
+    else:
+        record.write_text(content)
+    result = run_tool(["tools/train.py", "configs/seg/demo/fcn_uniform_demo.py", "--work-dir",
+                       str(work), "--data-root", seg_saliency_root])
+    assert_clean_error(result)
+    (line,) = [ln for ln in result.stderr.splitlines() if "error: " in ln]
+    assert f"'{record}'" in line and says in line and "delete it" in line, line

@@ -6,6 +6,7 @@ data before the Runner spends minutes building datasets.
 """
 
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -17,7 +18,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 import lzu.openmmlab  # noqa: F401  (registers lzu's modules, checkpoint allowlist)
 from lzu.apis.data_check import check_data
-from lzu.apis.fingerprint import run_fingerprint
+from lzu.apis.fingerprint import FingerprintHook, checkpoint_fingerprint, run_fingerprint
 from lzu.apis.runtime import (
     DictAction,
     constructor_accepts,
@@ -35,6 +36,7 @@ from lzu.infra.workdir import (
     check_run_fingerprint,
     file_sha256,
     fingerprint_id,
+    fingerprint_mismatch,
     latest_valid_checkpoint,
     locked,
     refuse_symlinks,
@@ -73,16 +75,70 @@ def _is_rank0():
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _claim_work_dir(cfg):
-    """Lock the work dir, clear stale temporaries, refuse a differently configured run
-    and a work dir holding a symbolic link."""
+#: resume from (or train over) checkpoints that do not record what they were trained with
+RESUME_UNCHECKED = "--resume-unchecked"
+
+
+def _trained_with(path, unchecked):
+    """The fingerprint checkpoint ``path`` was trained with. One that does not say is refused,
+    or (``unchecked``) let through with a warning: None."""
+    fingerprint, how = checkpoint_fingerprint(path)
+    if fingerprint is not None:
+        return fingerprint
+    if unchecked:
+        print(f"warning: {RESUME_UNCHECKED}: '{path}' does not record the settings it was "
+              f"trained with ({how}); using it without checking them", file=sys.stderr)
+        return None
+    raise CheckpointError(
+        f"checkpoint '{path}' does not record the settings it was trained with ({how}), so "
+        f"this run cannot be checked against it: if it was trained with this config, pass "
+        f"{RESUME_UNCHECKED}; otherwise give this run another --work-dir and start from its "
+        f"weights only with --cfg-options load_from={path} (without --resume)")
+
+
+def _claim_work_dir(cfg, unchecked=False):
+    """Lock the work dir, clear stale temporaries, refuse a work dir holding a symbolic link,
+    a resume from a checkpoint trained with other settings (whichever way it was named), and
+    a run configured differently from the one whose checkpoints the work dir holds.
+
+    Returns this run's fingerprint (``lzu.apis.fingerprint.run_fingerprint``)."""
+    fingerprint = run_fingerprint(cfg)
     if not _is_rank0():
-        return
+        return fingerprint
     refuse_symlinks(cfg.work_dir)
     acquire_lock(cfg.work_dir)
     for path in remove_stale_tmp(cfg.work_dir):
         print(f"removed '{path}', left by an interrupted write", file=sys.stderr)
-    check_run_fingerprint(cfg.work_dir, run_fingerprint(cfg))
+    trained_with = functools.cache(functools.partial(_trained_with, unchecked=unchecked))
+    resumed = cfg.get("load_from") if cfg.get("resume") else None
+    before = trained_with(resumed) if resumed else None
+    diff = fingerprint_mismatch(before, fingerprint) if before is not None else []
+    if diff:
+        raise CheckpointError(
+            f"cannot resume from '{resumed}': it was trained with other settings: "
+            f"{'; '.join(diff)}. Resume it with the config it was trained with, or give this "
+            f"run another --work-dir and start from its weights only with --cfg-options "
+            f"load_from={resumed} (without --resume)")
+    check_run_fingerprint(cfg.work_dir, fingerprint, trained_with)
+    return fingerprint
+
+
+def _resolve_resume(cfg, resume):
+    """Set ``cfg.resume``/``cfg.load_from`` for ``--resume [PATH]`` (``resume``: "auto", a path
+    or None) or the config's own ``resume=True``: without a path, the newest complete
+    checkpoint in the work dir (mmengine's ``last_checkpoint`` marker is not trusted)."""
+    if resume == "auto" or (resume is None and cfg.get("resume") and not cfg.get("load_from")):
+        path, skipped = latest_valid_checkpoint(cfg.work_dir)
+        for bad in skipped:
+            print(f"warning: '{bad}' is incomplete (killed while saving?); skipping it",
+                  file=sys.stderr)
+        cfg.resume, cfg.load_from = path is not None, path
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise UserInputError(f"--resume checkpoint '{resume}' not found")
+        cfg.resume, cfg.load_from = True, resume
+    elif cfg.get("resume") and not (isinstance(cfg.load_from, str) and osp.isfile(cfg.load_from)):
+        raise UserInputError(f"resume=True: load_from checkpoint '{cfg.load_from}' is not a file")
 
 
 def train_main(argv=None):
@@ -94,6 +150,13 @@ def train_main(argv=None):
         type=str,
         const="auto",
         help="resume from a checkpoint; without a path, from the latest one in the work dir",
+    )
+    parser.add_argument(
+        RESUME_UNCHECKED,
+        action="store_true",
+        help="resume from (or train over) checkpoints that do not record the settings they "
+        "were trained with (saved by other programs) without checking them against this run; "
+        "checkpoints that do record them are checked all the same",
     )
     parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
     parser.add_argument("--auto-scale-lr", action="store_true", help="scale lr by batch size")
@@ -111,21 +174,12 @@ def train_main(argv=None):
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     try:
-        _claim_work_dir(cfg)
+        _resolve_resume(cfg, args.resume)
+        fingerprint = _claim_work_dir(cfg, unchecked=args.resume_unchecked)
     except UserInputError as err:
         _fail(err)
-    if args.resume == "auto":
-        path, skipped = latest_valid_checkpoint(cfg.work_dir)
-        for bad in skipped:
-            print(f"warning: '{bad}' is incomplete (killed while saving?); skipping it",
-                  file=sys.stderr)
-        if path:
-            print(f"resuming from {path}", file=sys.stderr)
-        cfg.resume, cfg.load_from = path is not None, path
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            _fail(f"--resume checkpoint '{args.resume}' not found")
-        cfg.resume, cfg.load_from = True, args.resume
+    if cfg.get("resume") and cfg.get("load_from"):
+        print(f"resuming from {cfg.load_from}", file=sys.stderr)
     # checkpoints carry torch's RNG state: a resumed run is bit-exact (dropout)
     cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), dict(type="RNGStateHook")]
     deterministic_cpu_kernels()  # the same seed gives the same weights on a busy machine too
@@ -133,6 +187,7 @@ def train_main(argv=None):
     try:
         runner = Runner.from_cfg(cfg)
         runner.register_hook(ScoringChecksHook(check_finite=False))  # validation: counts, warnings
+        runner.register_hook(FingerprintHook(fingerprint))  # checkpoints say what trained them
         _explain_resume_errors(runner)
         runner.train()
     except UserInputError as err:

@@ -3,6 +3,8 @@
 * ``safe_torch_load``: ``torch.load`` with ``weights_only=True`` always (not torch's default,
   which an environment variable can turn off); a file that is unreadable, truncated or asks
   for a global outside torch's allowlist raises ``CheckpointError`` naming it.
+* ``checkpoint_meta``: a checkpoint's ``meta`` dict (what mmengine and lzu record about the
+  run that saved it), read through ``safe_torch_load`` with its tensors memory-mapped, not read.
 * ``check_pretrained_fits``: refuses pretrained weights that do not hold every tensor of the
   module, in its shape (a non-strict load would leave it silently random).
 * ``check_finite_weights``: refuses a state dict holding a NaN or infinite value (a diverged
@@ -20,17 +22,18 @@ import torch
 
 from lzu.infra.errors import UserInputError
 
-__all__ = ["CheckpointError", "check_finite_weights", "check_pretrained_fits", "safe_torch_load"]
+__all__ = ["CheckpointError", "check_finite_weights", "check_pretrained_fits", "checkpoint_meta",
+           "safe_torch_load"]
 
 
 class CheckpointError(UserInputError):
     """A weight file is unreadable, truncated, refused by the safe loader, or does not fit."""
 
 
-def safe_torch_load(path, map_location=None):
+def safe_torch_load(path, map_location=None, mmap=False):
     """``torch.load(path, weights_only=True)``; unreadable or refused files raise ``CheckpointError``."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [type(err).__name__]
         named = [ln for ln in lines if "GLOBAL" in ln or "global" in ln]
@@ -40,6 +43,20 @@ def safe_torch_load(path, map_location=None):
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(f"checkpoint '{path}' is truncated or not a checkpoint: {err}") from None
+
+
+def checkpoint_meta(path):
+    """The ``meta`` dict of checkpoint ``path`` (``{}`` when it has none).
+
+    Cheap on a large file: a zip-format checkpoint is memory-mapped, so its tensors are
+    not read. Unreadable or refused files raise ``CheckpointError``.
+    """
+    try:
+        checkpoint = safe_torch_load(path, map_location="cpu", mmap=zipfile.is_zipfile(path))
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint '{path}': {err.strerror or err}") from None
+    meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 #: parameters a pretrained file cannot have and the module initialises itself:

@@ -19,7 +19,10 @@
   resume nor overwrite them (mmengine would resume the old optimizer and schedule state
   while the dumped config claimed the new values). What the caller leaves out (the
   number of iterations or epochs, workers, logging) may change: extending a run is
-  resuming it.
+  resuming it. Without a record (deleted, or checkpoints copied in) the caller's reader
+  of a checkpoint's own fingerprint speaks for the newest checkpoint.
+* ``read_run_record``: the recorded fingerprint; a record that is not one is refused,
+  naming it, never ignored.
 * ``remove_stale_tmp``: temporaries of atomic writes left by a kill (never following
   a directory symlink).
 * ``latest_valid_checkpoint``: the newest ``epoch_N``/``iter_N`` checkpoint that is
@@ -48,8 +51,10 @@ __all__ = [
     "file_sha256",
     "fingerprint_diff",
     "fingerprint_id",
+    "fingerprint_mismatch",
     "latest_valid_checkpoint",
     "locked",
+    "read_run_record",
     "refuse_symlinks",
     "remove_stale_tmp",
 ]
@@ -212,25 +217,70 @@ def _checkpoints(work_dir):
     return [p for *_, p in sorted(found, reverse=True)]
 
 
-def check_run_fingerprint(work_dir, fingerprint):
-    """Refuse a run that differs from the one whose checkpoints ``work_dir`` holds; record it."""
+def read_run_record(work_dir):
+    """The fingerprint recorded in ``<work_dir>/lzu_run.json``, or None when there is no record.
+
+    A record that cannot be read, is not JSON, or holds no ``fingerprint`` dict raises
+    ``UserInputError`` naming it: it is what tells whose checkpoints the work dir holds.
+    """
     record = osp.join(work_dir, RECORD_NAME)
-    if _checkpoints(work_dir):
-        before = None
-        if osp.isfile(record):
-            with open(record, encoding="utf-8") as f:
-                before = json.load(f).get("fingerprint")
-        if before is not None:  # a record of an older version: compare what it holds
-            before = {k: v for k, v in before.items() if k in fingerprint}
-            now = {k: v for k, v in fingerprint.items() if k in before}
-        if before is not None and before != now:
-            diff = "\n  ".join(fingerprint_diff(before, now))
+    if not osp.lexists(record):
+        return None
+    fix = ("delete it (the run is then checked against the newest checkpoint's own record), "
+           "or use another --work-dir")
+    try:
+        with open(record, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as err:
+        raise UserInputError(f"cannot read run record '{record}': {err.strerror or err}; "
+                             f"{fix}") from None
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise UserInputError(f"run record '{record}' is not valid JSON ({err}); {fix}") from None
+    fingerprint = data.get("fingerprint") if isinstance(data, dict) else None
+    if not isinstance(fingerprint, dict) or not fingerprint:
+        found = (f"its fingerprint is {type(fingerprint).__name__} {str(fingerprint)[:40]!r}"
+                 if isinstance(data, dict) and "fingerprint" in data else
+                 "it has no 'fingerprint'" if isinstance(data, dict) else
+                 f"it holds a {type(data).__name__}, not an object")
+        raise UserInputError(f"run record '{record}' is not a run record ({found}); {fix}")
+    return fingerprint
+
+
+def fingerprint_mismatch(before, now):
+    """``fingerprint_diff`` lines over the keys both fingerprints hold (either may come from
+    an older version, which recorded fewer); empty when they agree. Fingerprints without a
+    key in common differ in all of them."""
+    common = set(before) & set(now)
+    if common:
+        before = {k: v for k, v in before.items() if k in common}
+        now = {k: v for k, v in now.items() if k in common}
+    return fingerprint_diff(before, now) if before != now else []
+
+
+def check_run_fingerprint(work_dir, fingerprint, read_checkpoint=None):
+    """Refuse a run that differs from the one whose checkpoints ``work_dir`` holds; record it.
+
+    The run that wrote them is the one in ``lzu_run.json``; when there is no record (deleted,
+    or checkpoints copied in) and the caller passes ``read_checkpoint(path)`` (the fingerprint
+    a checkpoint records, or None to let it pass), it is the newest complete checkpoint's.
+    """
+    checkpoints = _checkpoints(work_dir)
+    if checkpoints:
+        before, source = read_run_record(work_dir), f"its record {RECORD_NAME}"
+        newest = latest_valid_checkpoint(work_dir)[0] if before is None else None
+        if newest is not None and read_checkpoint is not None:
+            before = read_checkpoint(newest)
+            source = f"no {RECORD_NAME}; the newest checkpoint '{osp.basename(newest)}' says so"
+        diff = fingerprint_mismatch(before, fingerprint) if before is not None else []
+        if diff:
             raise UserInputError(
-                f"work dir '{work_dir}' holds checkpoints of a run configured differently:\n  "
-                f"{diff}\nthis run would resume from or overwrite them; give it another "
-                "--work-dir (or delete the old one)"
+                f"work dir '{work_dir}' holds checkpoints of a run configured differently "
+                f"({source}): {'; '.join(diff)}. This run would resume from or overwrite them: "
+                "give it another --work-dir (it can start from their weights with "
+                "--cfg-options load_from=<checkpoint>), or delete the old one"
             )
-    atomic_write_json(record, {"fingerprint": fingerprint, "id": fingerprint_id(fingerprint)})
+    atomic_write_json(osp.join(work_dir, RECORD_NAME),
+                      {"fingerprint": fingerprint, "id": fingerprint_id(fingerprint)})
 
 
 def latest_valid_checkpoint(work_dir):
