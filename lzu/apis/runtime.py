@@ -8,26 +8,119 @@ The check that the data is prepared is ``lzu.apis.data_check``.
 
 import os
 import os.path as osp
+import re
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+from mmengine.config import DictAction as MMEngineDictAction
 
 from lzu.infra.errors import UserInputError
 
 __all__ = [
     "DictAction",
+    "cfg_option",
     "OptionError",
     "check_cfg_options",
     "check_grid_generator",
     "check_launcher",
     "parse_cfg_options",
     "constructor_accepts",
+    "registered",
     "load_config",
     "set_data_root",
     "config_datasets",
     "init_cpu_distributed",
     "build_model",
 ]
+
+
+class DictAction(MMEngineDictAction):
+    """``--cfg-options KEY=VALUE ...`` parsed as mmengine does, but no string loses a character.
+
+    mmengine's ``DictAction`` removes every space of every value (a saliency path
+    ``/data/my set/s.pkl`` becomes ``/data/myset/s.pkl``) and strips any quote at either end.
+    Here:
+
+    * a value in a pair of matching quotes (``'...'`` or ``"..."``) is that string, verbatim
+      (``cfg_option`` writes every path the tools pass so: spaces, commas, brackets kept);
+    * ``(...)`` and ``[...]`` are a tuple and a list, and an unquoted value with a comma
+      outside brackets is a list, as in mmengine; their elements are parsed the same way,
+      the spaces around each element dropped and those inside kept;
+    * any other value is an int, a float, ``true``/``false`` (any case), ``None``, or else the
+      string as given, spaces included.
+
+    An argument without ``=`` is refused with one line (argparse's error).
+    """
+
+    @classmethod
+    def parse_value(cls, text):
+        """The value ``text`` stands for (the rules of the class docstring)."""
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            return text[1:-1]
+        inner = text.strip()
+        if inner[:1] in "([" and _closes_at_end(inner):
+            items = _split_top_level(inner[1:-1])
+            if items and not items[-1].strip():
+                items.pop()  # a trailing comma: "(1, 2,)"
+            values = [cls.parse_value(item.strip()) for item in items]
+            return tuple(values) if inner[0] == "(" else values
+        items = _split_top_level(text)
+        if len(items) > 1:
+            if not items[-1].strip():
+                items.pop()
+            return [cls.parse_value(item.strip()) for item in items]
+        return cls._parse_int_float_bool(text)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        for item in values or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                parser.error(f"{option_string or '--cfg-options'}: {item!r} is not KEY=VALUE")
+            options[key] = self.parse_value(value)
+        setattr(namespace, self.dest, options)
+
+
+def _split_top_level(text):
+    """``text`` split at the commas outside brackets and quotes."""
+    items, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [*items, text[start:]]
+
+
+def _closes_at_end(text):
+    """Whether the bracket opening ``text`` is closed by its last character (``(1, 2)``, not
+    ``(1)(2)``), brackets inside quotes not counted."""
+    depth, quote = 0, None
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False
+
+
+def cfg_option(key, value):
+    """``KEY=VALUE`` for ``--cfg-options`` that ``DictAction`` reads back as ``value`` (a
+    string, e.g. a path, is quoted: its spaces, commas and brackets are kept)."""
+    return f'{key}="{value}"' if isinstance(value, str) else f"{key}={value!r}"
 
 
 class OptionError(UserInputError, KeyError):
@@ -44,6 +137,10 @@ FREE_FORM = ("metainfo", "randomness", "env_cfg", "dist_cfg", "mp_cfg", "paramwi
 
 #: the kinds of value that stand for each other (an int where the config has a float, and back)
 NUMBERS = ("int", "float")
+#: names of settings that count things (a batch size, iterations, channels, ...): where the
+#: config holds an int, a float is refused (``batch_size=2.5``)
+COUNT_KEY = re.compile(r"^num_|_num$|^n_|batch_size|workers|iters?$|epochs?$|interval|channels"
+                       r"|stages|depth$|seed$|samples|per_img|keep_ckpts|_size$|divisor")
 
 
 def _kind(value):
@@ -100,7 +197,7 @@ BUILDER_KEYS = ("_scope_", "_delete_", "requires_grad", "fallback_on_stride",
 REGISTRY_SCOPES = ("mmdet3d", "mmdet", "mmseg", "mmengine")
 
 
-def _registered(type_name, scope=None):
+def registered(type_name, scope=None):
     """The class (or function) registered as ``type_name`` (``'FCOS'`` or ``'mmdet.FCOS'``), in
     the registries of ``scope`` first, then of ``REGISTRY_SCOPES``; None if none has it."""
     import importlib
@@ -140,7 +237,7 @@ def constructor_accepts(type_name, arg, scope=None):
         return False
     if arg in BUILDER_KEYS:
         return True
-    cls = _registered(type_name, scope)
+    cls = registered(type_name, scope)
     if cls is None:
         return False
     names, open_ = _init_arguments(cls)
@@ -193,7 +290,8 @@ def check_cfg_options(cfg, options):
             node = node[part]
         else:
             old, new = _kind(node), _kind(value)
-            if old in NUMBERS and new in NUMBERS:
+            if old in NUMBERS and new in NUMBERS and not (
+                    old == "int" and new == "float" and COUNT_KEY.search(parts[-1])):
                 continue  # a number where the config holds a number (13 or 12.5)
             if old is not None and new is not None and old != new:
                 raise OptionError(f"--cfg-options {key}={value!r}: expected {old} like the "
