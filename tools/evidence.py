@@ -274,11 +274,79 @@ def _read_json(path):
 
 
 def _load_report(path, fix="check the file"):
-    """An evidence.json as a dict, or one line naming the file."""
+    """An evidence.json as a dict, its structure checked (``check_report``), or one line
+    naming the file and what is wrong."""
     report = _read_json(path)
     if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
         raise UserInputError(f"no readable evidence report in {path}: {fix}")
+    check_report(report, path)
     return report
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: what a run of a task record holds, key -> the check of its value
+RUN_KEYS = {"cell": lambda v: isinstance(v, str), "method": lambda v: isinstance(v, str),
+            "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "scale": _is_number, "seconds": _is_number,
+            "metrics": lambda v: isinstance(v, dict) and all(
+                m is None or _is_number(m) for m in v.values())}
+
+
+def check_task_record(task, path, where="the task"):
+    """A finished task's record (a worker's ``task.json``, or a task of an evidence.json): the
+    keys the report is made from, each of its kind, or one ``UserInputError`` naming ``path``
+    and the entry."""
+    def refuse(what):
+        raise UserInputError(f"{path}: {where} {what}; rerun the benchmark to rewrite it")
+
+    if not isinstance(task, dict):
+        refuse(f"is a {type(task).__name__}, not an object")
+    for key in ("metrics", "small_metrics"):
+        if not (isinstance(task.get(key), list) and all(isinstance(m, str) for m in task[key])):
+            refuse(f"has no list of metric names '{key}'")
+    if not (isinstance(task.get("primary"), dict)
+            and all(isinstance(task["primary"].get(k), str) for k in ("cell", "method", "metric"))):
+        refuse("has no 'primary' {cell, method, metric}")
+    if not isinstance(task.get("runs"), list) or not task["runs"]:
+        refuse("has no list of 'runs'")
+    for i, run in enumerate(task["runs"]):
+        if not isinstance(run, dict):
+            refuse(f"run {i} is not an object")
+        for key, ok in RUN_KEYS.items():
+            if key not in run or not ok(run[key]):
+                refuse(f"run {i} has no valid '{key}' (got {run.get(key)!r})")
+
+
+def check_report(report, path):
+    """An evidence.json's structure: its top-level keys, and every measured task's record
+    (``check_task_record``, with its ``cells`` and ``provenance``); one line naming ``path``."""
+    def refuse(what):
+        raise UserInputError(f"{path}: {what}; rerun the benchmark (or restore the file)")
+
+    if not (isinstance(report.get("machine"), dict) and isinstance(report["machine"].get("cpu"), str)):
+        refuse("no 'machine' with its 'cpu'")
+    if not isinstance(report.get("options"), dict):
+        refuse("no 'options' object")
+    if not _is_number(report.get("wall_seconds")):
+        refuse("no number 'wall_seconds'")
+    for key in ("comparisons", "other_machines"):
+        if key in report and not isinstance(report[key], list | dict):
+            refuse(f"'{key}' is neither a list nor an object")
+    for name, task in report["tasks"].items():
+        if not isinstance(task, dict) or not isinstance(task.get("status"), str):
+            refuse(f"task '{name}' has no 'status'")
+        if task["status"] != "ok":
+            continue
+        check_task_record(task, path, f"task '{name}'")
+        if not isinstance(task.get("cells"), dict) or not all(
+                isinstance(c, dict) and isinstance(c.get("methods"), dict)
+                for c in task["cells"].values()):
+            refuse(f"task '{name}' has no 'cells' with their 'methods'")
+        if not isinstance(task.get("provenance"), dict):
+            refuse(f"task '{name}' has no 'provenance'")
 
 
 def _fmt_metrics(metrics, keys):
@@ -737,7 +805,11 @@ def collect(args, started, outcomes):
         if outcome["status"] != "ok":
             tasks[name] = outcome
             continue
-        task = _read_json(osp.join(args.work_dir, name, "task.json"))
+        record = osp.join(args.work_dir, name, "task.json")
+        task = _read_json(record)
+        if task is None:
+            raise UserInputError(f"{record}: not readable JSON; rerun the task to rewrite it")
+        check_task_record(task, record)
         task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
         task["provenance"] = provenance(args)
