@@ -517,7 +517,7 @@ def test_det2d_cells_hold_the_five_methods_with_their_configs():
 # ------------------------------------------------------------ malformed records: one line
 
 
-def _published():
+def _published_report():
     with open(osp.join(ROOT, "docs", "evidence.json"), encoding="utf-8") as f:
         return json.load(f)
 
@@ -525,22 +525,22 @@ def _published():
 def _broken_reports():
     yield "not json", "{not json", "no readable evidence report"
     yield "a list", [], "no readable evidence report"
-    report = _published()
+    report = _published_report()
     del report["machine"]
     yield "no machine", report, "no 'machine'"
-    report = _published()
+    report = _published_report()
     report["tasks"]["det2d"]["runs"] = "many"
     yield "runs a string", report, "task 'det2d' has no list of 'runs'"
-    report = _published()
+    report = _published_report()
     del report["tasks"]["seg"]["runs"][3]["metrics"]
     yield "a run without metrics", report, "run 3 has no valid 'metrics'"
-    report = _published()
+    report = _published_report()
     report["tasks"]["det3d"]["runs"][0]["seed"] = "zero"
     yield "a seed of the wrong type", report, "run 0 has no valid 'seed'"
-    report = _published()
+    report = _published_report()
     report["tasks"]["det2d"]["cells"] = [1, 2]
     yield "cells a list", report, "has no 'cells'"
-    report = _published()
+    report = _published_report()
     report["tasks"]["det2d"]["status"] = 7
     yield "a status number", report, "task 'det2d' has no 'status'"
 
@@ -551,6 +551,8 @@ def test_a_malformed_evidence_json_is_one_line_naming_the_file(tmp_path, mode):
     from helpers import assert_clean_error
 
     for what, content, message in _broken_reports():
+        if mode == "--merge-json" and "cells" in message:
+            continue  # only another machine's runs are merged
         out = tmp_path / what.replace(" ", "_")
         out.mkdir()
         path = out / "evidence.json"
@@ -558,7 +560,7 @@ def test_a_malformed_evidence_json_is_one_line_naming_the_file(tmp_path, mode):
         if mode == "--merge-json":
             args = ["--from-json", "--out", str(tmp_path / "good"), "--merge-json", str(path)]
             (tmp_path / "good").mkdir(exist_ok=True)
-            (tmp_path / "good" / "evidence.json").write_text(json.dumps(_published()))
+            (tmp_path / "good" / "evidence.json").write_text(json.dumps(_published_report()))
         else:
             args = ["--from-json", "--out", str(out), *([mode] if mode != "--from-json" else [])]
         result = run_tool(["tools/evidence.py", *args])
@@ -571,7 +573,7 @@ def test_a_malformed_task_record_is_one_line_naming_it(tmp_path):
     (work / "det2d").mkdir(parents=True)
     out.mkdir()
     record = work / "det2d" / "task.json"
-    task = dict(_published()["tasks"]["det2d"])
+    task = dict(_published_report()["tasks"]["det2d"])
     for content, message in [("[1, 2", "not readable JSON"), (json.dumps([]), "not an object"),
                              (json.dumps({**task, "runs": [{"cell": "x"}]}),
                               "run 0 has no valid 'method'"),

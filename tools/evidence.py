@@ -273,13 +273,14 @@ def _read_json(path):
         return None
 
 
-def _load_report(path, fix="check the file"):
+def _load_report(path, fix="check the file", rendered=True):
     """An evidence.json as a dict, its structure checked (``check_report``), or one line
-    naming the file and what is wrong."""
+    naming the file and what is wrong. ``rendered=False``: another machine's report, of which
+    only the runs are merged."""
     report = _read_json(path)
     if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
         raise UserInputError(f"no readable evidence report in {path}: {fix}")
-    check_report(report, path)
+    check_report(report, path, rendered)
     return report
 
 
@@ -320,9 +321,10 @@ def check_task_record(task, path, where="the task"):
                 refuse(f"run {i} has no valid '{key}' (got {run.get(key)!r})")
 
 
-def check_report(report, path):
+def check_report(report, path, rendered=True):
     """An evidence.json's structure: its top-level keys, and every measured task's record
-    (``check_task_record``, with its ``cells`` and ``provenance``); one line naming ``path``."""
+    (``check_task_record``, and, for a report to render, its ``cells``);
+    one line naming ``path``."""
     def refuse(what):
         raise UserInputError(f"{path}: {what}; rerun the benchmark (or restore the file)")
 
@@ -330,7 +332,7 @@ def check_report(report, path):
         refuse("no 'machine' with its 'cpu'")
     if not isinstance(report.get("options"), dict):
         refuse("no 'options' object")
-    if not _is_number(report.get("wall_seconds")):
+    if rendered and not _is_number(report.get("wall_seconds")):
         refuse("no number 'wall_seconds'")
     for key in ("comparisons", "other_machines"):
         if key in report and not isinstance(report[key], list | dict):
@@ -341,12 +343,14 @@ def check_report(report, path):
         if task["status"] != "ok":
             continue
         check_task_record(task, path, f"task '{name}'")
+        if not rendered:
+            continue
         if not isinstance(task.get("cells"), dict) or not all(
                 isinstance(c, dict) and isinstance(c.get("methods"), dict)
                 for c in task["cells"].values()):
             refuse(f"task '{name}' has no 'cells' with their 'methods'")
-        if not isinstance(task.get("provenance"), dict):
-            refuse(f"task '{name}' has no 'provenance'")
+        if not isinstance(task.get("provenance", {}), dict):
+            refuse(f"task '{name}' has a 'provenance' that is not an object")
 
 
 def _fmt_metrics(metrics, keys):
@@ -1011,7 +1015,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         return worker(args)
-    others = [(path, _load_report(path)) for path in args.merge_json]
+    others = [(path, _load_report(path, rendered=False)) for path in args.merge_json]
     if args.from_json:
         report = _load_report(osp.join(args.out, "evidence.json"), "run the benchmark first")
         for path, other in others:
