@@ -512,3 +512,74 @@ def test_det2d_cells_hold_the_five_methods_with_their_configs():
         assert cfg.model.grid_generator.type == "AdaptiveGrid"
         assert cfg.test_dataloader.sampler.type == "SequenceOrderSampler"
         assert "prev_gt_bboxes" in cfg.train_dataloader.dataset.pipeline[-1]["meta_keys"]
+
+
+# ------------------------------------------------------------ malformed records: one line
+
+
+def _published_report():
+    with open(osp.join(ROOT, "docs", "evidence.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _broken_reports():
+    yield "not json", "{not json", "no readable evidence report"
+    yield "a list", [], "no readable evidence report"
+    report = _published_report()
+    del report["machine"]
+    yield "no machine", report, "no 'machine'"
+    report = _published_report()
+    report["tasks"]["det2d"]["runs"] = "many"
+    yield "runs a string", report, "task 'det2d' has no list of 'runs'"
+    report = _published_report()
+    del report["tasks"]["seg"]["runs"][3]["metrics"]
+    yield "a run without metrics", report, "run 3 has no valid 'metrics'"
+    report = _published_report()
+    report["tasks"]["det3d"]["runs"][0]["seed"] = "zero"
+    yield "a seed of the wrong type", report, "run 0 has no valid 'seed'"
+    report = _published_report()
+    report["tasks"]["det2d"]["cells"] = [1, 2]
+    yield "cells a list", report, "has no 'cells'"
+    report = _published_report()
+    report["tasks"]["det2d"]["status"] = 7
+    yield "a status number", report, "task 'det2d' has no 'status'"
+
+
+@pytest.mark.parametrize("mode", ["--from-json", "--readme-table", "--merge-json"])
+def test_a_malformed_evidence_json_is_one_line_naming_the_file(tmp_path, mode):
+    from conftest import run_tool
+    from helpers import assert_clean_error
+
+    for what, content, message in _broken_reports():
+        if mode == "--merge-json" and "cells" in message:
+            continue  # only another machine's runs are merged
+        out = tmp_path / what.replace(" ", "_")
+        out.mkdir()
+        path = out / "evidence.json"
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        if mode == "--merge-json":
+            args = ["--from-json", "--out", str(tmp_path / "good"), "--merge-json", str(path)]
+            (tmp_path / "good").mkdir(exist_ok=True)
+            (tmp_path / "good" / "evidence.json").write_text(json.dumps(_published_report()))
+        else:
+            args = ["--from-json", "--out", str(out), *([mode] if mode != "--from-json" else [])]
+        result = run_tool(["tools/evidence.py", *args])
+        assert_clean_error(result, str(path), message)
+
+
+def test_a_malformed_task_record_is_one_line_naming_it(tmp_path):
+    evidence = load_tool("evidence")
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / "det2d").mkdir(parents=True)
+    out.mkdir()
+    record = work / "det2d" / "task.json"
+    task = dict(_published_report()["tasks"]["det2d"])
+    for content, message in [("[1, 2", "not readable JSON"), (json.dumps([]), "not an object"),
+                             (json.dumps({**task, "runs": [{"cell": "x"}]}),
+                              "run 0 has no valid 'method'"),
+                             (json.dumps({**task, "primary": None}), "no 'primary'")]:
+        record.write_text(content)
+        with pytest.raises(evidence.UserInputError, match=message) as err:
+            evidence.main(["--tasks", "det2d", "--work-dir", str(work), "--out", str(out),
+                           "--report-only"])
+        assert str(record) in str(err.value)

@@ -86,3 +86,76 @@ def test_core_zoom_refuses_a_zero_fwhm():
 
     with pytest.raises(ValueError, match="fwhm must be a positive number"):
         saliency_to_grid(torch.ones(1, 1, 4, 4), attraction_fwhm=0)
+
+
+# ------------------------------------------------------------ every grid generator, one check
+
+
+def _fixed(**settings):
+    from lzu.core.fixed_grid import FixedGrid
+
+    return FixedGrid(torch.ones(1, 1, 4, 6), **{"output_shape": (8, 12), "grid_shape": (4, 6),
+                                                **settings})
+
+
+def _adaptive(**settings):
+    from lzu.core.adaptive_grid import AdaptiveGrid
+
+    return AdaptiveGrid(**{"output_shape": (8, 12), "grid_shape": (4, 6), **settings})
+
+
+BAD_GRID_SETTINGS = [
+    (dict(attraction_fwhm=-1), "attraction_fwhm must be a positive number"),
+    (dict(attraction_fwhm=0), "attraction_fwhm must be a positive number"),
+    (dict(attraction_fwhm=float("nan")), "attraction_fwhm must be a positive number"),
+    (dict(attraction_fwhm=float("inf")), "attraction_fwhm must be a positive number"),
+    (dict(attraction_fwhm="10"), "attraction_fwhm must be a positive number"),
+    (dict(attraction_fwhm=True), "attraction_fwhm must be a positive number"),
+    (dict(output_shape=(1, 1)), "output_shape 1x1 must be two whole numbers"),
+    (dict(grid_shape=(1, 1)), "grid_shape 1x1 must be two whole numbers"),
+    (dict(separable="False"), "separable must be True or False"),
+    (dict(anti_crop=2), "anti_crop must be True or False"),
+]
+
+
+@pytest.mark.parametrize("make", [_fixed, _adaptive], ids=["FixedGrid", "AdaptiveGrid"])
+@pytest.mark.parametrize("settings, message", BAD_GRID_SETTINGS)
+def test_every_grid_generator_refuses_bad_settings_alike(make, settings, message):
+    from lzu.core.errors import GridSettingError
+    from lzu.infra.errors import UserInputError
+
+    with pytest.raises(GridSettingError, match=message) as err:
+        make(**settings)
+    assert isinstance(err.value, UserInputError)
+
+
+def test_adaptive_grid_refuses_an_unknown_border():
+    from lzu.core.errors import GridSettingError
+
+    with pytest.raises(GridSettingError, match="border must be one of"):
+        _adaptive(border="wide")
+
+
+def test_grid_generators_keep_good_settings():
+    for make in (_fixed, _adaptive):
+        grid = make(attraction_fwhm=12.5, separable=False, anti_crop=1)
+        assert (grid.attraction_fwhm, grid.separable, grid.anti_crop) == (12.5, False, True)
+
+
+ADAPTIVE_CONFIG = "configs/det2d/demo/lzu_adaptive_fcos_demo.py"
+FOVEA_ADAPTIVE_CONFIG = "configs/det2d/fovea_adaptive_fcos_0.50.py"
+
+
+@pytest.mark.parametrize("tool", ["tools/train.py", "tools/test.py"])
+@pytest.mark.parametrize("config, option, message", [
+    (ADAPTIVE_CONFIG, "attraction_fwhm=-1", "attraction_fwhm must be a positive number"),
+    (ADAPTIVE_CONFIG, "output_shape=(1,1)", "output_shape 1x1 must be two whole numbers"),
+    (FOVEA_ADAPTIVE_CONFIG, "grid_shape=(1,1)", "grid_shape 1x1 must be two whole numbers"),
+    (LZU, "attraction_fwhm=0", "attraction_fwhm must be a positive number"),
+])
+def test_bad_grid_settings_through_the_tools(tool, config, option, message, tmp_path):
+    """One line, before any data is read (the data root here does not exist)."""
+    args = [tool, config, *([str(tmp_path / "none.pth")] if tool.endswith("test.py") else []),
+            "--data-root", str(tmp_path / "none"), "--work-dir", str(tmp_path / "w"),
+            "--cfg-options", f"model.grid_generator.{option}"]
+    assert_clean_error(run_tool(args), f"model.grid_generator.{message}")

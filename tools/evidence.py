@@ -279,12 +279,84 @@ def _read_json(path):
         return None
 
 
-def _load_report(path, fix="check the file"):
-    """An evidence.json as a dict, or one line naming the file."""
+def _load_report(path, fix="check the file", rendered=True):
+    """An evidence.json as a dict, its structure checked (``check_report``), or one line
+    naming the file and what is wrong. ``rendered=False``: another machine's report, of which
+    only the runs are merged."""
     report = _read_json(path)
     if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
         raise UserInputError(f"no readable evidence report in {path}: {fix}")
+    check_report(report, path, rendered)
     return report
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: what a run of a task record holds, key -> the check of its value
+RUN_KEYS = {"cell": lambda v: isinstance(v, str), "method": lambda v: isinstance(v, str),
+            "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "scale": _is_number, "seconds": _is_number,
+            "metrics": lambda v: isinstance(v, dict) and all(
+                m is None or _is_number(m) for m in v.values())}
+
+
+def check_task_record(task, path, where="the task"):
+    """A finished task's record (a worker's ``task.json``, or a task of an evidence.json): the
+    keys the report is made from, each of its kind, or one ``UserInputError`` naming ``path``
+    and the entry."""
+    def refuse(what):
+        raise UserInputError(f"{path}: {where} {what}; rerun the benchmark to rewrite it")
+
+    if not isinstance(task, dict):
+        refuse(f"is a {type(task).__name__}, not an object")
+    for key in ("metrics", "small_metrics"):
+        if not (isinstance(task.get(key), list) and all(isinstance(m, str) for m in task[key])):
+            refuse(f"has no list of metric names '{key}'")
+    if not (isinstance(task.get("primary"), dict)
+            and all(isinstance(task["primary"].get(k), str) for k in ("cell", "method", "metric"))):
+        refuse("has no 'primary' {cell, method, metric}")
+    if not isinstance(task.get("runs"), list) or not task["runs"]:
+        refuse("has no list of 'runs'")
+    for i, run in enumerate(task["runs"]):
+        if not isinstance(run, dict):
+            refuse(f"run {i} is not an object")
+        for key, ok in RUN_KEYS.items():
+            if key not in run or not ok(run[key]):
+                refuse(f"run {i} has no valid '{key}' (got {run.get(key)!r})")
+
+
+def check_report(report, path, rendered=True):
+    """An evidence.json's structure: its top-level keys, and every measured task's record
+    (``check_task_record``, and, for a report to render, its ``cells``);
+    one line naming ``path``."""
+    def refuse(what):
+        raise UserInputError(f"{path}: {what}; rerun the benchmark (or restore the file)")
+
+    if not (isinstance(report.get("machine"), dict) and isinstance(report["machine"].get("cpu"), str)):
+        refuse("no 'machine' with its 'cpu'")
+    if not isinstance(report.get("options"), dict):
+        refuse("no 'options' object")
+    if rendered and not _is_number(report.get("wall_seconds")):
+        refuse("no number 'wall_seconds'")
+    for key in ("comparisons", "other_machines"):
+        if key in report and not isinstance(report[key], list | dict):
+            refuse(f"'{key}' is neither a list nor an object")
+    for name, task in report["tasks"].items():
+        if not isinstance(task, dict) or not isinstance(task.get("status"), str):
+            refuse(f"task '{name}' has no 'status'")
+        if task["status"] != "ok":
+            continue
+        check_task_record(task, path, f"task '{name}'")
+        if not rendered:
+            continue
+        if not isinstance(task.get("cells"), dict) or not all(
+                isinstance(c, dict) and isinstance(c.get("methods"), dict)
+                for c in task["cells"].values()):
+            refuse(f"task '{name}' has no 'cells' with their 'methods'")
+        if not isinstance(task.get("provenance", {}), dict):
+            refuse(f"task '{name}' has a 'provenance' that is not an object")
 
 
 def _fmt_metrics(metrics, keys):
@@ -743,7 +815,11 @@ def collect(args, started, outcomes):
         if outcome["status"] != "ok":
             tasks[name] = outcome
             continue
-        task = _read_json(osp.join(args.work_dir, name, "task.json"))
+        record = osp.join(args.work_dir, name, "task.json")
+        task = _read_json(record)
+        if task is None:
+            raise UserInputError(f"{record}: not readable JSON; rerun the task to rewrite it")
+        check_task_record(task, record)
         task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
         task["provenance"] = provenance(args)
@@ -947,7 +1023,7 @@ def main(argv=None):
         hold_root(folder)
     if args.worker:
         return worker(args)
-    others = [(path, _load_report(path)) for path in args.merge_json]
+    others = [(path, _load_report(path, rendered=False)) for path in args.merge_json]
     if args.from_json:
         report = _load_report(osp.join(args.out, "evidence.json"), "run the benchmark first")
         for path, other in others:

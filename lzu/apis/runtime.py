@@ -8,25 +8,119 @@ The check that the data is prepared is ``lzu.apis.data_check``.
 
 import os
 import os.path as osp
+import re
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+from mmengine.config import DictAction as MMEngineDictAction
 
 from lzu.infra.errors import UserInputError
 
 __all__ = [
     "DictAction",
+    "cfg_option",
     "OptionError",
     "check_cfg_options",
+    "check_grid_generator",
     "check_launcher",
     "parse_cfg_options",
     "constructor_accepts",
+    "registered",
     "load_config",
     "set_data_root",
     "config_datasets",
     "init_cpu_distributed",
     "build_model",
 ]
+
+
+class DictAction(MMEngineDictAction):
+    """``--cfg-options KEY=VALUE ...`` parsed as mmengine does, but no string loses a character.
+
+    mmengine's ``DictAction`` removes every space of every value (a saliency path
+    ``/data/my set/s.pkl`` becomes ``/data/myset/s.pkl``) and strips any quote at either end.
+    Here:
+
+    * a value in a pair of matching quotes (``'...'`` or ``"..."``) is that string, verbatim
+      (``cfg_option`` writes every path the tools pass so: spaces, commas, brackets kept);
+    * ``(...)`` and ``[...]`` are a tuple and a list, and an unquoted value with a comma
+      outside brackets is a list, as in mmengine; their elements are parsed the same way,
+      the spaces around each element dropped and those inside kept;
+    * any other value is an int, a float, ``true``/``false`` (any case), ``None``, or else the
+      string as given, spaces included.
+
+    An argument without ``=`` is refused with one line (argparse's error).
+    """
+
+    @classmethod
+    def parse_value(cls, text):
+        """The value ``text`` stands for (the rules of the class docstring)."""
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            return text[1:-1]
+        inner = text.strip()
+        if inner[:1] in "([" and _closes_at_end(inner):
+            items = _split_top_level(inner[1:-1])
+            if items and not items[-1].strip():
+                items.pop()  # a trailing comma: "(1, 2,)"
+            values = [cls.parse_value(item.strip()) for item in items]
+            return tuple(values) if inner[0] == "(" else values
+        items = _split_top_level(text)
+        if len(items) > 1:
+            if not items[-1].strip():
+                items.pop()
+            return [cls.parse_value(item.strip()) for item in items]
+        return cls._parse_int_float_bool(text)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        for item in values or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                parser.error(f"{option_string or '--cfg-options'}: {item!r} is not KEY=VALUE")
+            options[key] = self.parse_value(value)
+        setattr(namespace, self.dest, options)
+
+
+def _split_top_level(text):
+    """``text`` split at the commas outside brackets and quotes."""
+    items, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [*items, text[start:]]
+
+
+def _closes_at_end(text):
+    """Whether the bracket opening ``text`` is closed by its last character (``(1, 2)``, not
+    ``(1)(2)``), brackets inside quotes not counted."""
+    depth, quote = 0, None
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False
+
+
+def cfg_option(key, value):
+    """``KEY=VALUE`` for ``--cfg-options`` that ``DictAction`` reads back as ``value`` (a
+    string, e.g. a path, is quoted: its spaces, commas and brackets are kept)."""
+    return f'{key}="{value}"' if isinstance(value, str) else f"{key}={value!r}"
 
 
 class OptionError(UserInputError, KeyError):
@@ -39,6 +133,14 @@ class OptionError(UserInputError, KeyError):
 #: settings dicts whose entries are free-form (no class signature to check them against)
 FREE_FORM = ("metainfo", "randomness", "env_cfg", "dist_cfg", "mp_cfg", "paramwise_cfg",
              "custom_keys")
+
+
+#: the kinds of value that stand for each other (an int where the config has a float, and back)
+NUMBERS = ("int", "float")
+#: names of settings that count things (a batch size, iterations, channels, ...): where the
+#: config holds an int, a float is refused (``batch_size=2.5``)
+COUNT_KEY = re.compile(r"^num_|_num$|^n_|batch_size|workers|iters?$|epochs?$|interval|channels"
+                       r"|stages|depth$|seed$|samples|per_img|keep_ckpts|_size$|divisor")
 
 
 def _kind(value):
@@ -60,34 +162,86 @@ def _kind(value):
     return type(value).__name__
 
 
-def constructor_accepts(type_name, arg):
-    """Whether the class registered as ``type_name`` takes a keyword ``arg``.
-
-    Looked up in mmdet3d's registries (which fall back to mmdet's and mmengine's),
-    then mmseg's; a class taking ``**kwargs`` accepts anything. Unknown types
-    accept nothing.
-    """
+def _init_arguments(cls):
+    """``(names, open)``: the keyword arguments ``cls(...)`` takes, following ``**kwargs`` up
+    its bases, and whether an ``__init__`` of the chain passes ``**kwargs`` on to none."""
     import inspect
 
-    from mmdet3d import registry as mmdet3d_registry
-    from mmseg import registry as mmseg_registry
+    if not inspect.isclass(cls):
+        params = inspect.signature(cls).parameters.values()
+        return ({p.name for p in params if p.kind is not p.VAR_KEYWORD},
+                any(p.kind is p.VAR_KEYWORD for p in params))
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        try:
+            params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        except (TypeError, ValueError):  # a builtin's __init__: its arguments are unknown
+            return names, True
+        names.update(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self")
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names, False  # the chain ends: its **kwargs stop here
+    return names, False  # **kwargs reach object.__init__, which takes none
 
+
+#: keys of a ``type`` dict that its builder takes, not the class: mmengine's (``_scope_``,
+#: ``_delete_``), a norm layer's ``requires_grad`` (mmcv), a ResNet ``dcn``'s
+#: ``fallback_on_stride`` (mmdet), a parameter scheduler's ``convert_to_iter_based`` and an
+#: optimizer wrapper's ``paramwise_cfg`` / ``constructor`` (mmengine)
+BUILDER_KEYS = ("_scope_", "_delete_", "requires_grad", "fallback_on_stride",
+                "convert_to_iter_based", "paramwise_cfg", "constructor")
+#: the packages whose registries ``constructor_accepts`` searches, in this order after the
+#: config's ``default_scope``
+REGISTRY_SCOPES = ("mmdet3d", "mmdet", "mmseg", "mmengine")
+
+
+def registered(type_name, scope=None):
+    """The class (or function) registered as ``type_name`` (``'FCOS'`` or ``'mmdet.FCOS'``), in
+    the registries of ``scope`` first, then of ``REGISTRY_SCOPES``; None if none has it."""
+    import importlib
+
+    import lzu.openmmlab  # noqa: F401  (registers lzu's models, grid generators, ...)
+
+    prefix, _, bare = type_name.rpartition(".")
+    scopes = [prefix] if prefix else list(dict.fromkeys([scope, *REGISTRY_SCOPES]))
+    for name in filter(None, scopes):
+        try:
+            registry = importlib.import_module(f"{name}.registry")
+        except ImportError:
+            continue
+        for attr in dir(registry):
+            reg = getattr(registry, attr)
+            if not isinstance(getattr(reg, "module_dict", None), dict):
+                continue
+            if bare not in reg.module_dict:
+                try:
+                    reg.import_from_location()  # the package's modules register on import
+                except Exception:  # noqa: BLE001  (a location that cannot be imported here)
+                    continue
+            if bare in reg.module_dict:
+                return reg.module_dict[bare]
+    return None
+
+
+def constructor_accepts(type_name, arg, scope=None):
+    """Whether the class registered as ``type_name`` takes a keyword ``arg``.
+
+    Looked up in the registries of the config's ``default_scope`` (``scope``), then of
+    ``REGISTRY_SCOPES``, with lzu's own modules registered. A class's arguments are those of
+    its ``__init__`` and, while an ``__init__`` takes ``**kwargs``, of the next ``__init__``
+    of its bases (the mixins pass them on with ``super()``). Unknown types accept nothing.
+    """
     if not isinstance(type_name, str):
         return False
-    for registry in (mmdet3d_registry, mmseg_registry):
-        for name in dir(registry):
-            reg = getattr(registry, name)
-            if not hasattr(reg, "get") or not hasattr(reg, "module_dict"):
-                continue
-            try:
-                cls = reg.get(type_name)
-            except Exception:  # noqa: BLE001  (a registry that cannot resolve the scope)
-                cls = None
-            if cls is None:
-                continue
-            params = inspect.signature(cls).parameters
-            return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return False
+    if arg in BUILDER_KEYS:
+        return True
+    cls = registered(type_name, scope)
+    if cls is None:
+        return False
+    names, open_ = _init_arguments(cls)
+    return arg in names or open_
 
 
 def parse_cfg_options(argv):
@@ -111,6 +265,7 @@ def check_cfg_options(cfg, options):
     import difflib
 
     tree = cfg.to_dict()
+    scope = tree.get("default_scope")
     for key, value in (options or {}).items():
         node, parts = tree, key.split(".")
         for depth, part in enumerate(parts):
@@ -127,7 +282,7 @@ def check_cfg_options(cfg, options):
             if part not in node:
                 last = depth == len(parts) - 1
                 if last and (parts[depth - 1:depth] and parts[depth - 1] in FREE_FORM
-                             or constructor_accepts(node.get("type"), part)):
+                             or constructor_accepts(node.get("type"), part, scope)):
                     break  # an entry of a free-form dict, or an argument the class takes
                 near = difflib.get_close_matches(part, [str(k) for k in node], n=3)
                 hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
@@ -135,11 +290,28 @@ def check_cfg_options(cfg, options):
             node = node[part]
         else:
             old, new = _kind(node), _kind(value)
-            if old == "float" and new == "int":
-                continue
+            if old in NUMBERS and new in NUMBERS and not (
+                    old == "int" and new == "float" and COUNT_KEY.search(parts[-1])):
+                continue  # a number where the config holds a number (13 or 12.5)
             if old is not None and new is not None and old != new:
                 raise OptionError(f"--cfg-options {key}={value!r}: expected {old} like the "
                                   f"config's {node!r}, got a {new}")
+
+
+#: the core's grid generators, whose settings ``check_grid_generator`` checks
+CORE_GRID_GENERATORS = ("FixedGrid", "AdaptiveGrid")
+
+
+def check_grid_generator(cfg):
+    """The settings of ``cfg.model.grid_generator`` (a core generator), checked as the generator
+    checks them when it is built (``lzu.core.grid_shape.check_grid_settings``), but before any
+    data is read or model built: a bad one is one ``GridSettingError`` naming the key."""
+    from lzu.core.grid_shape import check_grid_settings
+
+    model = cfg.get("model")
+    generator = model.get("grid_generator") if isinstance(model, dict) else None
+    if isinstance(generator, dict) and generator.get("type") in CORE_GRID_GENERATORS:
+        check_grid_settings(generator, prefix="model.grid_generator")
 
 
 def config_datasets(cfg):
@@ -219,6 +391,7 @@ def load_config(path, cfg_options=None, data_root=None, work_dir=None, launcher=
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+    check_grid_generator(cfg)
     if data_root:
         set_data_root(cfg, data_root)
     if work_dir:

@@ -22,7 +22,8 @@ Conventions as in ``lzu.core.zoom``: grids ``(B, H, W, 2)``, xy order, ``[-1, 1]
 
 import torch
 
-from lzu.core.grid_shape import check_grid_shape
+from lzu.core.errors import GridSettingError
+from lzu.core.grid_shape import check_grid_settings
 from lzu.core.unzoom import BORDERS, invert_grid
 from lzu.core.zoom import saliency_to_grid, upsample_grid
 
@@ -40,22 +41,23 @@ class AdaptiveGrid:
         attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10), > 0.
         anti_crop: reflect padding (paper: True).
         border: unzoom border, ``"exact"`` or ``"paper"`` (``lzu.core.unzoom``).
+
+    The settings are checked at construction by ``lzu.core.grid_shape.check_grid_settings``
+    (the check ``FixedGrid`` uses): a bad one raises ``GridSettingError``.
     """
 
     def __init__(self, output_shape, grid_shape=None, separable=True, attraction_fwhm=10.0,
                  anti_crop=True, border="exact"):
-        shape = check_grid_shape(output_shape, "grid_generator.output_shape", "H, W")
-        if grid_shape is not None:
-            grid_shape = check_grid_shape(grid_shape, "grid_generator.grid_shape", "gh, gw")
-        self.grid_shape = grid_shape
-        if not float(attraction_fwhm) > 0:
-            raise ValueError(f"attraction_fwhm must be > 0, got {attraction_fwhm!r}")
+        settings = check_grid_settings(dict(
+            output_shape=output_shape, grid_shape=grid_shape, separable=separable,
+            attraction_fwhm=attraction_fwhm, anti_crop=anti_crop))
         if border not in BORDERS:
-            raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
-        self.output_shape = shape
-        self.separable = bool(separable)
-        self.attraction_fwhm = float(attraction_fwhm)
-        self.anti_crop = bool(anti_crop)
+            raise GridSettingError(f"grid_generator.border must be one of {BORDERS}, got {border!r}")
+        self.output_shape = settings["output_shape"]
+        self.grid_shape = settings["grid_shape"]
+        self.separable = settings["separable"]
+        self.attraction_fwhm = settings["attraction_fwhm"]
+        self.anti_crop = settings["anti_crop"]
         self.border = border
 
     def zoom_grids(self, saliency):

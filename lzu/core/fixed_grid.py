@@ -4,15 +4,13 @@ Plain PyTorch; ``lzu.openmmlab`` registers it with mmdet3d so that a
 paper config's ``grid_generator=dict(type='FixedGrid', ...)`` works unchanged.
 """
 
-import math
-import numbers
 import os
 
 import torch
 from torch import nn
 
 from lzu.core.errors import GridSettingError, GridShapeError
-from lzu.core.grid_shape import check_grid_shape
+from lzu.core.grid_shape import check_grid_settings
 from lzu.core.saliency_io import load_saliency, validate_saliency
 from lzu.core.zoom import saliency_to_grid, upsample_grid
 
@@ -33,6 +31,8 @@ class FixedGrid(nn.Module):
         grid_shape: ``(gh, gw)`` of the saliency / coarse grid (paper: 27 x 48).
         separable: separable sampler (paper: True).
         attraction_fwhm: attraction kernel FWHM in grid cells (paper: 10).
+
+    The settings are checked by ``lzu.core.grid_shape.check_grid_settings``.
         anti_crop: reflect padding, which keeps the image borders (paper: True).
 
     ``forward(imgs)`` returns ``(upsampled_grid, grid)``: ``(B, H, W, 2)`` and
@@ -51,11 +51,17 @@ class FixedGrid(nn.Module):
         anti_crop=True,
     ):
         super().__init__()
-        self.grid_shape = check_grid_shape(grid_shape, "grid_generator.grid_shape", "gh, gw")
-        self.output_shape = check_grid_shape(output_shape, "grid_generator.output_shape", "H, W")
-        self.separable = bool(separable)
-        self.attraction_fwhm = self._check_fwhm(attraction_fwhm)
-        self.anti_crop = bool(anti_crop)
+        settings = check_grid_settings(dict(
+            output_shape=output_shape, grid_shape=grid_shape, separable=separable,
+            attraction_fwhm=attraction_fwhm, anti_crop=anti_crop))
+        if settings["grid_shape"] is None:
+            raise GridShapeError("grid_generator.grid_shape None: FixedGrid needs the saliency's "
+                                 "grid, two whole numbers >= 2 (gh, gw), e.g. 27 48")
+        self.grid_shape = settings["grid_shape"]
+        self.output_shape = settings["output_shape"]
+        self.separable = settings["separable"]
+        self.attraction_fwhm = settings["attraction_fwhm"]
+        self.anti_crop = settings["anti_crop"]
         if isinstance(saliency_file, torch.Tensor):
             self.saliency_file = None
             saliency = validate_saliency(saliency_file, self.grid_shape)
@@ -65,16 +71,6 @@ class FixedGrid(nn.Module):
         self.register_buffer("saliency", saliency, persistent=False)
         self._cache = {}
         self._coarse_grid("cpu")  # refuse, now, a saliency whose grid is not finite
-
-    @staticmethod
-    def _check_fwhm(fwhm):
-        """``attraction_fwhm``: a finite number > 0 (0 divides by zero: NaN grids)."""
-        ok = isinstance(fwhm, numbers.Real) and not isinstance(fwhm, bool)
-        if not (ok and math.isfinite(fwhm) and fwhm > 0):
-            raise GridSettingError(
-                f"grid_generator.attraction_fwhm must be a positive number of grid cells "
-                f"(paper: 10), got {fwhm!r}")
-        return float(fwhm)
 
     def grids(self, device, dtype=torch.float32, flip=None):
         """``(upsampled (1, H, W, 2), coarse (1, gh, gw, 2))``, cached per device, dtype,

@@ -27,6 +27,7 @@ of ``image_size = (W, H)``; saliencies ``(B, 1, gh, gw)`` summing to 1 per image
 import torch
 
 from lzu.core.box_saliency import boxes_to_saliency
+from lzu.core.grid_shape import check_grid_shape
 
 __all__ = ["LearnedKDE", "fovea_jitter", "fovea_saliency", "uniform_saliency"]
 
@@ -49,8 +50,9 @@ class LearnedKDE(torch.nn.Module):
 
 
 def uniform_saliency(grid_shape, batch=1, dtype=torch.float64):
-    """The uniform map ``(batch, 1, gh, gw)``, each cell ``1 / (gh gw)``."""
-    gh, gw = (int(v) for v in grid_shape)
+    """The uniform map ``(batch, 1, gh, gw)``, each cell ``1 / (gh gw)``; ``grid_shape`` is
+    checked by ``lzu.core.grid_shape.check_grid_shape``."""
+    gh, gw = check_grid_shape(grid_shape, "grid_shape", "gh, gw")
     return torch.full((batch, 1, gh, gw), 1.0 / (gh * gw), dtype=dtype)
 
 
