@@ -319,7 +319,7 @@ _replace = os.replace
 
 def _replace_then_die(src, dst, *args, **kwargs):
     _replace(src, dst, *args, **kwargs)
-    if os.fspath(dst).endswith(os.environ["LZU_TEST_KILL_AFTER"]):
+    if os.path.basename(os.fspath(dst)) == os.environ["LZU_TEST_KILL_AFTER"]:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -338,7 +338,7 @@ def test_sigkill_after_a_checkpoint_then_resume_equals_an_uninterrupted_run(
     killed = tmp_path / "killed"
     log_every_iter = ["default_hooks.logger.interval=1"]
     env = {"PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "LZU_TEST_KILL_AFTER": f"{os.sep}iter_2.pth"}
+           "LZU_TEST_KILL_AFTER": "iter_2.pth"}
     dead = _seg_train(killed, seg_saliency_root, 4, opts=log_every_iter, env=env)
     assert dead.returncode == -signal.SIGKILL, (dead.stdout + dead.stderr)[-3000:]
     assert (killed / "iter_2.pth").is_file() and not (killed / "iter_4.pth").exists()
