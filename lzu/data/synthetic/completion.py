@@ -6,7 +6,7 @@ there), and a rerun reused it. Now:
 * ``begin(root, marker, options)``: refuses a folder the generator did not write (no
   ``marker``), deletes everything a previous synthetic set left under ``root`` (images,
   tables, info files and saliencies made from it; symbolic links are removed, never
-  followed), and writes the marker;
+  followed), writes the marker, and holds ``root`` (``lzu.infra.atomic_io.hold_root``);
 * the generator writes its files;
 * ``finish(root, options)`` writes ``COMPLETE_FILE`` last: the options and the size of
   every file written;
@@ -14,7 +14,9 @@ there), and a rerun reused it. Now:
   there, was made with these options, and every file it lists exists with its size.
 
 All of them write atomically (temporary file + rename, which replaces a planted link
-instead of writing through it).
+instead of writing through it), and so must the generators: every file below the held
+``root`` is written with ``atomic_open`` (which also creates its folders), so a link planted
+among its subfolders while a generator runs is refused with one line, never followed.
 """
 
 import json
@@ -22,7 +24,7 @@ import os
 import os.path as osp
 import shutil
 
-from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.atomic_io import atomic_write_json, check_not_link, hold_root
 
 __all__ = ["COMPLETE_FILE", "begin", "check_complete", "finish"]
 
@@ -33,6 +35,7 @@ def _remove(path):
     if osp.islink(path) or not osp.isdir(path):
         os.unlink(path)
     else:
+        check_not_link(path)  # a folder replaced by a link since it was looked at
         shutil.rmtree(path)
 
 
@@ -54,6 +57,7 @@ def begin(root, marker, options, what):
         if name != marker:
             _remove(osp.join(root, name))
     os.makedirs(root, exist_ok=True)
+    hold_root(root)
     atomic_write_json(marker_path, options)
 
 
