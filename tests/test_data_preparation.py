@@ -119,3 +119,35 @@ def test_synthetic_sets_never_write_through_planted_links(tmp_path):
     write_synthetic_cityscapes(str(root), 1, 1, (32, 64), 0)
     assert os.listdir(outside) == ["victim.txt"] and victim.read_text() == "precious"
     assert not (root / "gtFine").is_symlink()
+
+
+@pytest.mark.parametrize("layout", ["cityscapes", "street"])
+def test_a_link_planted_in_a_synthetic_set_while_it_is_written_is_refused(tmp_path, monkeypatch,
+                                                                          layout):
+    """The set's root is held: a folder of it that becomes a link half-way is refused with one
+    line naming it, and nothing is written through it."""
+    from lzu.data.synthetic import cityscapes_writer, street_argoverse
+    from lzu.infra.atomic_io import LinkError
+
+    module, folder, write = {
+        "cityscapes": (cityscapes_writer, "leftImg8bit/train",
+                       lambda root: cityscapes_writer.write_synthetic_cityscapes(root, 3, 1, (32, 64), 0)),
+        "street": (street_argoverse, "Argoverse-1.1/tracking/train",
+                   lambda root: street_argoverse.write_street_argoverse_hd(root, 3, 1, (32, 64), 0)),
+    }[layout]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "set"
+    real, calls = module.render_frame, []
+
+    def planting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first frame is written: its folder becomes a link
+            (root / folder).rename(tmp_path / "moved")
+            (root / folder).symlink_to(outside)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "render_frame", planting)
+    with pytest.raises(LinkError, match=rf"'{root / folder}' is a symbolic link \(to '{outside}'\)"):
+        write(str(root))
+    assert os.listdir(outside) == []
