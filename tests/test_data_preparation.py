@@ -151,3 +151,19 @@ def test_a_link_planted_in_a_synthetic_set_while_it_is_written_is_refused(tmp_pa
     with pytest.raises(LinkError, match=rf"'{root / folder}' is a symbolic link \(to '{outside}'\)"):
         write(str(root))
     assert os.listdir(outside) == []
+
+
+def test_a_synthetic_set_below_a_held_folder_is_refused_if_it_is_a_link(tmp_path):
+    """The evidence benchmark writes its sets in process below its held work dir: the set's
+    root is then one of the folders below it, refused if it is a link."""
+    from lzu.data.synthetic import write_synthetic_cityscapes
+    from lzu.infra.atomic_io import LinkError, hold_root
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    hold_root(str(tmp_path / "work"))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "data").symlink_to(outside)
+    with pytest.raises(LinkError, match="data'(: it)? is a symbolic link"):
+        write_synthetic_cityscapes(str(tmp_path / "work" / "data"), 1, 1, (32, 64), 0)
+    assert os.listdir(outside) == []

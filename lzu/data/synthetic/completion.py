@@ -6,7 +6,9 @@ there), and a rerun reused it. Now:
 * ``begin(root, marker, options)``: refuses a folder the generator did not write (no
   ``marker``), deletes everything a previous synthetic set left under ``root`` (images,
   tables, info files and saliencies made from it; symbolic links are removed, never
-  followed), writes the marker, and holds ``root`` (``lzu.infra.atomic_io.hold_root``);
+  followed), writes the marker, and holds ``root`` (``lzu.infra.atomic_io.hold_root``;
+  below a folder this process already holds, e.g. the evidence benchmark's work dir, ``root``
+  itself must not be a link either);
 * the generator writes its files;
 * ``finish(root, options)`` writes ``COMPLETE_FILE`` last: the options and the size of
   every file written;
@@ -24,7 +26,7 @@ import os
 import os.path as osp
 import shutil
 
-from lzu.infra.atomic_io import atomic_write_json, check_not_link, hold_root
+from lzu.infra.atomic_io import atomic_write_json, check_not_link, held_roots, hold_root
 
 __all__ = ["COMPLETE_FILE", "begin", "check_complete", "finish"]
 
@@ -39,6 +41,15 @@ def _remove(path):
         shutil.rmtree(path)
 
 
+def _hold(root):
+    """Hold ``root``; below a held folder, refuse it if it is a link (as any folder there)."""
+    path = osp.abspath(root)
+    if any(path.startswith(held.rstrip(os.sep) + os.sep) for held in held_roots()):
+        check_not_link(root)
+    else:
+        hold_root(root)
+
+
 def begin(root, marker, options, what):
     """Make ``root`` ready for a new synthetic set (see the module doc); ``what`` names it.
 
@@ -46,6 +57,7 @@ def begin(root, marker, options, what):
     refused with ``FileExistsError``.
     """
     root = os.fspath(root)
+    _hold(root)
     marker_path = osp.join(root, marker)
     if osp.islink(marker_path) or (osp.exists(marker_path) and not osp.isfile(marker_path)):
         raise FileExistsError(f"{marker_path} is not a plain file; refusing to use {root}")
@@ -57,7 +69,6 @@ def begin(root, marker, options, what):
         if name != marker:
             _remove(osp.join(root, name))
     os.makedirs(root, exist_ok=True)
-    hold_root(root)
     atomic_write_json(marker_path, options)
 
 
