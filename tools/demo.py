@@ -32,7 +32,7 @@ import time
 
 from lzu.apis import demos
 from lzu.apis.train_score import train_and_evaluate
-from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link
 from lzu.infra.cli import run_main
 
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
@@ -50,6 +50,7 @@ def parse_args(argv=None):
 def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
     """LZU trained with each unzoom border, each scored with each border (same seed)."""
     config = MODELS[1][1]
+    check_not_link(osp.join(wd, "borders"))
     os.makedirs(osp.join(wd, "borders"), exist_ok=True)
     base = [*common, f"model.grid_generator.saliency_file={saliency}"]
     ckpts = {"exact": lzu_ckpt}

@@ -22,7 +22,6 @@ if __name__ == "__main__":
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
@@ -77,13 +76,8 @@ def prepare_data(py, wd, args):
     source = {"from": file_sha256(osp.join(nusc, COMPLETE_FILE))}
     if check_complete(data, source) is not None:
         demos.say("2/6 writing the Argoverse-HD layout (COCO json, 8 classes)")
-        if osp.isdir(data):
-            shutil.rmtree(data)
-        for path in (saliency, *models):
-            if osp.isfile(path):
-                os.unlink(path)
-            elif osp.isdir(path):
-                shutil.rmtree(path)
+        for path in (data, saliency, *models):
+            demos.remove(path)
         from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
 
         counts = write_argoverse_hd_from_nuscenes(nusc, data)

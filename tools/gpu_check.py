@@ -566,10 +566,11 @@ def stage2(report, args):
 
 
 def copy_tail(src, dst, limit=LOG_TAIL_BYTES):
+    """The last ``limit`` bytes (all of it: ``None``) of ``src`` written whole to ``dst``."""
     if not osp.isfile(src):
         return
     with open(src, "rb") as f:
-        f.seek(max(0, osp.getsize(src) - limit))
+        f.seek(max(0, osp.getsize(src) - limit) if limit else 0)
         data = f.read()
     with atomic_open(dst, "wb") as f:
         f.write(data)
@@ -612,15 +613,20 @@ def pytest_step(report, key, step, tests, env, args, log, budget, prefix=""):
     """Run ``pytest tests`` (``env``, within ``budget`` s; its log as ``<log>.log`` in the
     report folder) and report it as step ``step`` of stage ``key``, one row per test."""
     os.makedirs(args.scratch, exist_ok=True)
-    xml = osp.join(args.scratch, f"{log}.xml")
-    if osp.exists(xml):
-        os.remove(xml)
-    code, secs = run_logged([sys.executable, "-m", "pytest", *tests, "-q", "-rA", "-p",
-                             "no:cacheprovider", "--junitxml", xml], env,
-                            osp.join(args.scratch, f"{log}.log"), budget)
+    # pytest writes its JUnit XML with a plain open(): into a fresh private folder of its own,
+    # then copied whole (atomic_open, no link followed) into the held scratch folder
+    private = tempfile.mkdtemp(prefix="gpu-check-junit-")
+    try:
+        xml = osp.join(private, f"{log}.xml")
+        code, secs = run_logged([sys.executable, "-m", "pytest", *tests, "-q", "-rA", "-p",
+                                 "no:cacheprovider", "--junitxml", xml], env,
+                                osp.join(args.scratch, f"{log}.log"), budget)
+        failures = {}
+        tests = junit_outcomes(xml, failures)
+        copy_tail(xml, osp.join(args.scratch, f"{log}.xml"), limit=None)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     copy_tail(osp.join(args.scratch, f"{log}.log"), osp.join(args.out, f"{log}.log"))
-    failures = {}
-    tests = junit_outcomes(xml, failures)
     counts = {k: sum(v == k for v in tests.values()) for k in ("passed", "failed", "skipped")}
     summary = prefix + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {secs:.0f} s"
     if code is None:

@@ -113,6 +113,7 @@ def _create_data_args(argv=None):
 
 
 def create_data_main(argv=None):
+    import lzu.openmmlab  # noqa: F401  (mmengine.dump through the atomic, link-refusing backend)
     from lzu.data.data_prep import create_mono3d_infos  # loads mmdet3d: only for this command
 
     args = _create_data_args(argv)

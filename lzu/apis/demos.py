@@ -5,6 +5,10 @@ Each demo writes a synthetic set, builds a saliency, trains and scores its model
 writes ``demo_results.json`` / ``demo_results.md``. A work dir is locked for one demo and
 records the options it was made with (``demo_options.json``): a rerun with other options
 stops with a message instead of mixing results; ``--fresh`` starts over.
+
+No step writes through a link: the work dir is held (``acquire_lock``), walked for links
+before every step (``run``: the steps are other processes, which write into its subfolders),
+and a folder is refused if it is a link before it is deleted (``remove``).
 """
 
 import argparse
@@ -18,21 +22,37 @@ import sys
 
 from lzu.apis.checkout import ROOT
 from lzu.data.synthetic.completion import check_complete
-from lzu.infra.atomic_io import atomic_open, atomic_write_json, open_nofollow
+from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link, open_nofollow
 from lzu.infra.errors import UserInputError
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
            "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options",
-           "nuscenes_set_arguments", "run", "say",
+           "nuscenes_set_arguments", "remove", "run", "say",
            "schedule_options", "start_work_dir", "write_results"]
+
+
+#: the work dir ``start_work_dir`` locked in this process (walked for links before each step)
+_WORK_DIRS = []
 
 
 def say(msg):
     print(f"[demo] {msg}", flush=True)
 
 
+def remove(path):
+    """Delete the file or folder ``path`` (if any); a link is removed itself, never followed,
+    and a folder that became a link since it was looked at is refused (``LinkError``)."""
+    if osp.islink(path) or osp.isfile(path):
+        os.unlink(path)
+    elif osp.isdir(path):
+        check_not_link(path)
+        shutil.rmtree(path)
+
+
 def run(cmd, log=None):
+    for wd in _WORK_DIRS:
+        refuse_symlinks(wd)  # planted since the last step: the step would write through it
     say(" ".join(cmd) + (f"  (log: {log})" if log else ""))
     if log:
         with open_nofollow(log, "w", encoding="utf-8") as f:
@@ -116,9 +136,10 @@ def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
     if args.fresh:
         for name in os.listdir(wd):
             if name != LOCK_NAME:
-                path = osp.join(wd, name)
-                shutil.rmtree(path) if osp.isdir(path) else os.unlink(path)
+                remove(osp.join(wd, name))
     check_options(wd, args, keys)
+    if wd not in _WORK_DIRS:
+        _WORK_DIRS.append(wd)
     return wd
 
 
@@ -136,10 +157,7 @@ def ensure_synthetic(root, options, cmd, derived, step):
         return False
     say(f"{step} generating the synthetic set under {root} ({why})")
     for path in derived:
-        if osp.islink(path) or osp.isfile(path):
-            os.unlink(path)
-        elif osp.isdir(path):
-            shutil.rmtree(path)
+        remove(path)
     run(cmd)
     why = check_complete(root, options)
     if why is not None:
