@@ -35,6 +35,7 @@ from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.cpu import cpu_threads
+from lzu.infra.output_paths import check_output_folder
 from lzu.infra.timing import Clock
 from lzu.openmmlab.latency import is_lzu, measure_latencies, model_scale
 
@@ -284,6 +285,7 @@ def plot(rows, path, paper=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_folder(args.out_dir, "--out-dir")
     import lzu.openmmlab  # noqa: F401
 
     if args.device == "cpu":

@@ -64,6 +64,7 @@ from lzu.infra.atomic_io import (
 )
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_folder
 
 TOOLS = osp.join(ROOT, "tools")
 
@@ -1019,6 +1020,8 @@ def run_tasks(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_folder(args.work_dir, "--work-dir")
+    check_output_folder(args.out, "--out")
     for folder in (args.work_dir, args.out):  # no write below them follows a link
         hold_root(folder)
     if args.worker:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from lzu.data.synthetic import write_synthetic_cityscapes
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_folder
 
 
 def parse_args(argv=None):
@@ -36,6 +37,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_folder(args.root, "--root")
     start = time.perf_counter()
     try:
         counts = write_synthetic_cityscapes(

@@ -31,6 +31,7 @@ import sys
 import torch
 
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_folder
 from lzu.infra.workdir import latest_valid_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -186,6 +187,7 @@ def main(argv=None):
     parser.add_argument("experiment")
     parser.add_argument("--work-dir", required=True)
     args, extra = parser.parse_known_args(argv)
+    check_output_folder(args.work_dir, "--work-dir")
     config = osp.join("configs", f"{args.experiment}.py")
     if not osp.isfile(osp.join(ROOT, config)):
         sys.exit(f"[run.sh] error: no config '{config}'")

@@ -20,6 +20,7 @@ from lzu.data.infos import InfoFileError, camera_boxes, load_infos
 from lzu.data.saliency_boundary import LabelMapError, boundary_saliency, find_label_maps
 from lzu.data.saliency_kde import coco_boxes, coco_image_size, kde_saliency
 from lzu.data.synthetic import write_synthetic_nuscenes
+from lzu.infra.output_paths import check_output_file, check_output_folder
 
 __all__ = ["create_data_main", "make_saliency_main", "make_synthetic_nuscenes_main"]
 
@@ -64,6 +65,7 @@ def _saliency_from_label_maps(args):
 
 def make_saliency_main(argv=None):
     args = _make_saliency_args(argv)
+    check_output_file(args.out, "--out")
     if osp.exists(args.out) and not args.force:
         sys.exit(f"make_saliency: '{args.out}' exists and is kept (use --force to replace it)")
     if args.seg_labels:
@@ -117,6 +119,7 @@ def create_data_main(argv=None):
     from lzu.data.data_prep import create_mono3d_infos  # loads mmdet3d: only for this command
 
     args = _create_data_args(argv)
+    check_output_folder(args.root_path, "--root-path")  # the info files are written there
     try:
         paths = create_mono3d_infos(args.root_path, args.version, args.info_prefix, args.max_sweeps)
     except FileNotFoundError as err:
@@ -148,6 +151,7 @@ def _make_synthetic_nuscenes_args(argv=None):
 
 def make_synthetic_nuscenes_main(argv=None):
     args = _make_synthetic_nuscenes_args(argv)
+    check_output_folder(args.root, "--root")
     start = time.perf_counter()
     try:
         summary = write_synthetic_nuscenes(

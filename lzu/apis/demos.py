@@ -24,6 +24,7 @@ from lzu.apis.checkout import ROOT
 from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link, open_nofollow
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_folder
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
@@ -129,6 +130,7 @@ def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
     """
     wd = args.work_dir
     try:
+        check_output_folder(wd, "--work-dir")
         refuse_symlinks(wd)
         acquire_lock(wd)
     except UserInputError as err:
