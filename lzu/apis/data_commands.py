@@ -20,6 +20,8 @@ from lzu.data.infos import InfoFileError, camera_boxes, load_infos
 from lzu.data.saliency_boundary import LabelMapError, boundary_saliency, find_label_maps
 from lzu.data.saliency_kde import coco_boxes, coco_image_size, kde_saliency
 from lzu.data.synthetic import write_synthetic_nuscenes
+from lzu.data.synthetic.spec import MIN_IMAGE_SIZE
+from lzu.infra.errors import UserInputError
 from lzu.infra.output_paths import check_output_file, check_output_folder
 
 __all__ = ["create_data_main", "make_saliency_main", "make_synthetic_nuscenes_main"]
@@ -151,6 +153,10 @@ def _make_synthetic_nuscenes_args(argv=None):
 
 def make_synthetic_nuscenes_main(argv=None):
     args = _make_synthetic_nuscenes_args(argv)
+    if args.image_size[0] < MIN_IMAGE_SIZE[0] or args.image_size[1] < MIN_IMAGE_SIZE[1]:
+        raise UserInputError(f"--image-size {args.image_size[0]} {args.image_size[1]} is too small: "
+                             f"the smallest that places every class in view is "
+                             f"--image-size {MIN_IMAGE_SIZE[0]} {MIN_IMAGE_SIZE[1]}")
     check_output_folder(args.root, "--root")
     start = time.perf_counter()
     try:

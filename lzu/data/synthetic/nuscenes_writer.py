@@ -55,6 +55,7 @@ from lzu.data.synthetic.spec import (
     LIDAR_CHANNEL,
     LOCATIONS,
     MARKER_FILE,
+    MIN_IMAGE_SIZE,
     MINI_TRAIN_SCENES,
     MINI_VAL_SCENES,
     OBJECTS_PER_SAMPLE,
@@ -318,6 +319,10 @@ def write_synthetic_nuscenes(
         raise ValueError(f"samples_per_scene must be >= 2 (velocities need two key frames), "
                          f"got {samples_per_scene}")
     image_size = (int(image_size[0]), int(image_size[1]))
+    if image_size[0] < MIN_IMAGE_SIZE[0] or image_size[1] < MIN_IMAGE_SIZE[1]:
+        raise ValueError(f"image_size {image_size[0]} x {image_size[1]} is too small: the smallest "
+                         f"that places every class in view is {MIN_IMAGE_SIZE[0]} x "
+                         f"{MIN_IMAGE_SIZE[1]} (W x H)")
     root = os.fspath(root)
     lo, hi = (int(n) for n in objects_per_sample)
     if not 0 <= lo <= hi:
