@@ -26,6 +26,7 @@ import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.data.synthetic.completion import (
     COMPLETE_FILE,
@@ -60,8 +61,8 @@ def saliency_options(method, saliency):
     if method == "uniform":
         return []
     if method.endswith("_adaptive"):
-        return [f"model.adaptive_saliency.prior_file={saliency}"]
-    return [f"model.grid_generator.saliency_file={saliency}"]
+        return [cfg_option("model.adaptive_saliency.prior_file", saliency)]
+    return [cfg_option("model.grid_generator.saliency_file", saliency)]
 
 
 def prepare_data(py, wd, args):

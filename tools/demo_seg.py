@@ -26,6 +26,7 @@ import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
@@ -171,7 +172,7 @@ def main(argv=None):
     for label, config in MODELS:
         opts = common + size_options(label, args.size)
         if label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
+            opts.append(cfg_option("model.grid_generator.saliency_file", saliency))
         runs.append((label, config, checkpoints[label], opts))
     figure(data, saliency, args.size, runs, osp.join(wd, "demo_seg.png"))
 

@@ -94,11 +94,12 @@ def saliency_key(cfg):
 
 
 def _user_saliency(extra, key=SALIENCY_KEY):
-    """The saliency file the user set with ``--cfg-options``, if any."""
-    for arg in extra:
-        if arg.startswith(f"{key}="):
-            return arg.split("=", 1)[1]
-    return None
+    """The saliency file the user set with ``--cfg-options``, if any (read as the tools read
+    it: a quoted path keeps its spaces and commas, without the quotes)."""
+    from lzu.apis.runtime import parse_cfg_options
+
+    value = (parse_cfg_options(extra) or {}).get(key)
+    return value if isinstance(value, str) else None
 
 
 def train_dataset(cfg):
@@ -141,7 +142,7 @@ def ensure_saliency(config, data_root, extra):
     Returns cfg-options to put *before* the user's, so that an option the user gave always
     wins.
     """
-    from lzu.apis.runtime import load_config
+    from lzu.apis.runtime import cfg_option, load_config
 
     cfg = load_config(osp.join(ROOT, config))
     key = saliency_key(cfg)
@@ -174,7 +175,7 @@ def ensure_saliency(config, data_root, extra):
                 run(saliency_command(cfg, data_root, path))
     except UserInputError as err:
         sys.exit(f"[run.sh] error: {err}")
-    return [] if given else ["--cfg-options", f"{key}={path}"]
+    return [] if given else ["--cfg-options", cfg_option(key, path)]
 
 
 def evaluate(config, checkpoint, work_dir, data_root, extra=()):

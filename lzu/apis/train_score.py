@@ -25,6 +25,7 @@ import os.path as osp
 import time
 
 from lzu.apis.demos import run, say
+from lzu.apis.runtime import cfg_option
 from lzu.infra.atomic_io import atomic_open
 
 __all__ = ["config_sha256", "train_and_evaluate", "train_and_test"]
@@ -97,7 +98,7 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
         if model_opts is not None:
             opts.extend(model_opts.get(label, ()))
         elif label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
+            opts.append(cfg_option("model.grid_generator.saliency_file", saliency))
         ckpt = osp.join(mwd, f"iter_{iters}.pth")
         if not osp.isfile(ckpt):
             say(f"{step}/{steps} training {label} ({name}) for {iters} iterations "
