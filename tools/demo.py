@@ -24,7 +24,6 @@ from lzu.infra.bootstrap import bootstrap
 if __name__ == "__main__":
     bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
-import json
 import os
 import os.path as osp
 import sys
@@ -35,6 +34,7 @@ from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link
 from lzu.infra.cli import run_main
+from lzu.infra.records import read_json_record, record_error
 
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
 KEYS = ("NDS", "mAP", "mATE", "mASE", "mAOE", "mAVE", "mAAE")
@@ -73,8 +73,8 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
                        "--out", out, "--cfg-options", *base,
                        cfg_option("model.unzoom_border", evaluated)],
                       log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
-            with open(out, encoding="utf-8") as f:
-                table[f"{trained}/{evaluated}"] = json.load(f)["summary"]
+            table[f"{trained}/{evaluated}"] = read_json_record(
+                out, "metrics file", "delete it and rerun", {"summary": dict})["summary"]
     lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
     for key, r in table.items():
         trained, evaluated = key.split("/")
@@ -115,8 +115,12 @@ def main(argv=None):
                "--metrics", *metrics_files, "--data-root", data, "--iters", str(args.bench_iters),
                "--warmup", "3", "--out-dir", bench_dir, "--saliency", saliency],
               log=osp.join(wd, "benchmark.log"))
-    with open(osp.join(bench_dir, "benchmark.json"), encoding="utf-8") as f:
-        bench = json.load(f)
+    bench = read_json_record(osp.join(bench_dir, "benchmark.json"), "benchmark report",
+                             "delete it and rerun", {"rows": list})
+    if len(bench["rows"]) != len(MODELS) or not all(
+            isinstance(r, dict) and isinstance(r.get("latency_ms"), int | float) for r in bench["rows"]):
+        raise record_error(osp.join(bench_dir, "benchmark.json"), "benchmark report",
+                           f"has not {len(MODELS)} rows with a 'latency_ms'", "delete it and rerun")
     for (label, _), row in zip(MODELS, bench["rows"], strict=True):
         results[label]["ms_per_image"] = row["latency_ms"]
 

@@ -12,7 +12,6 @@ and a folder is refused if it is a link before it is deleted (``remove``).
 """
 
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -25,6 +24,7 @@ from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link, open_nofollow
 from lzu.infra.errors import UserInputError
 from lzu.infra.output_paths import check_output_folder
+from lzu.infra.records import read_json_record
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
@@ -107,8 +107,8 @@ def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
                for k, v in ((k, getattr(args, k)) for k in keys)}
     path = osp.join(wd, "demo_options.json")
     if osp.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            before = json.load(f)
+        before = read_json_record(path, "demo options record", "rerun with --fresh to start "
+                                  "over, or pick another --work-dir")
         changed = {k: (before.get(k), v) for k, v in options.items() if before.get(k) != v}
         if changed:
             diff = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())

@@ -7,7 +7,6 @@ data before the Runner spends minutes building datasets.
 
 import argparse
 import functools
-import json
 import os
 import os.path as osp
 import sys
@@ -31,6 +30,7 @@ from lzu.infra.cli import fail
 from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
 from lzu.infra.output_paths import check_output_file, check_output_folder
+from lzu.infra.records import read_json_record
 from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,
@@ -268,11 +268,9 @@ def evaluation_provenance(cfg, checkpoint, cfg_options):
 
 
 def _evaluation_id_of(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("evaluation_id")
-    except (OSError, ValueError):
-        return None
+    """The evaluation id recorded in the metrics file ``path`` (None for one without it)."""
+    return read_json_record(path, "metrics file", "delete it or pass another --out").get(
+        "evaluation_id")
 
 
 def metrics_destination(out, work_dir, checkpoint, provenance):

@@ -27,6 +27,7 @@ import os.path as osp
 import shutil
 
 from lzu.infra.atomic_io import atomic_write_json, check_not_link, held_roots, hold_root
+from lzu.infra.records import RecordError, read_json_record
 
 __all__ = ["COMPLETE_FILE", "begin", "check_complete", "finish"]
 
@@ -96,11 +97,14 @@ def check_complete(root, options):
     if osp.islink(path) or not osp.isfile(path):
         return f"no completion record {path} (never written, or interrupted)"
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-        recorded, files = record["options"], record["files"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return f"unreadable completion record {path}: {err}"
+        record = read_json_record(path, "completion record", "the set is made again",
+                                  {"options": dict, "files": dict})
+    except RecordError as err:
+        return str(err)
+    recorded, files = record["options"], record["files"]
+    bad = [rel for rel, size in files.items() if not isinstance(size, int) or isinstance(size, bool)]
+    if bad:
+        return f"completion record '{path}' has no byte count for {bad[0]}; the set is made again"
     if recorded != json.loads(json.dumps(options)):
         return f"made with other options ({recorded}, not {options})"
     for rel, size in files.items():
