@@ -65,6 +65,7 @@ from lzu.infra.atomic_io import (
     open_nofollow,
 )
 from lzu.infra.cli import run_main
+from lzu.infra.records import RecordError, read_json_record, record_error
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -298,11 +299,26 @@ def sha256_within(path, left, chunk=1 << 20):
             done += len(block)
 
 
+def read_manifest(pack):
+    """The pack's ``manifest.json`` (written by tools/gpu_pack.py), its shape checked: a
+    malformed one is one ``RecordError`` naming it."""
+    path = osp.join(pack, "manifest.json")
+    fix = "rebuild the pack with `sh run.sh gpu-pack`"
+    manifest = read_json_record(path, "pack manifest", fix,
+                                {"files": list, "mmcv_sdist": str, "python": str})
+    for i, entry in enumerate(manifest["files"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)
+                and not isinstance(entry["bytes"], bool)):
+            raise record_error(path, "pack manifest", f"has a files entry {i} without its "
+                               "'file', 'bytes' and 'sha256'", fix)
+    return manifest
+
+
 def verify_pack(pack, left=lambda: float("inf")):
     """``(manifest, problems)``: every listed file present with its size, then its sha256
     (hashed within ``left``, see ``sha256_within``), and mmcv's sdist patched."""
-    with open(osp.join(pack, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
+    manifest = read_manifest(pack)
     problems, sized = [], []
     for entry in manifest["files"]:  # sizes first: a wrong file is refused without reading it
         path = osp.join(pack, entry["file"])
@@ -503,6 +519,8 @@ def stage2(report, args):
                             f"{manifest['python']}")
         except BudgetSpent as err:
             report.step("2", "pack", "timeout", str(err))
+        except RecordError as err:
+            report.step("2", "pack", "failed", str(err))
             manifest = None
         except Exception as err:  # noqa: BLE001
             report.step("2", "pack", "failed", f"{type(err).__name__}: {err}")
@@ -644,8 +662,7 @@ def pytest_step(report, key, step, tests, env, args, log, budget, prefix=""):
 
 def benchmark_rows(path):
     """Per scale: this run's uniform and LZU latency next to the paper's."""
-    with open(path, encoding="utf-8") as f:
-        bench = json.load(f)
+    bench = read_json_record(path, "benchmark report", "rerun the check", {"rows": list})
     with open(PAPER, encoding="utf-8") as f:
         paper = json.load(f)
     by = {(r["family"], round(r["scale"], 2)): r for r in bench["rows"]}
