@@ -119,3 +119,51 @@ def test_synthetic_sets_never_write_through_planted_links(tmp_path):
     write_synthetic_cityscapes(str(root), 1, 1, (32, 64), 0)
     assert os.listdir(outside) == ["victim.txt"] and victim.read_text() == "precious"
     assert not (root / "gtFine").is_symlink()
+
+
+@pytest.mark.parametrize("layout", ["cityscapes", "street"])
+def test_a_link_planted_in_a_synthetic_set_while_it_is_written_is_refused(tmp_path, monkeypatch,
+                                                                          layout):
+    """The set's root is held: a folder of it that becomes a link half-way is refused with one
+    line naming it, and nothing is written through it."""
+    from lzu.data.synthetic import cityscapes_writer, street_argoverse
+    from lzu.infra.atomic_io import LinkError
+
+    module, folder, write = {
+        "cityscapes": (cityscapes_writer, "leftImg8bit/train",
+                       lambda root: cityscapes_writer.write_synthetic_cityscapes(root, 3, 1, (32, 64), 0)),
+        "street": (street_argoverse, "Argoverse-1.1/tracking/train",
+                   lambda root: street_argoverse.write_street_argoverse_hd(root, 3, 1, (32, 64), 0)),
+    }[layout]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "set"
+    real, calls = module.render_frame, []
+
+    def planting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first frame is written: its folder becomes a link
+            (root / folder).rename(tmp_path / "moved")
+            (root / folder).symlink_to(outside)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "render_frame", planting)
+    with pytest.raises(LinkError, match=rf"'{root / folder}' is a symbolic link \(to '{outside}'\)"):
+        write(str(root))
+    assert os.listdir(outside) == []
+
+
+def test_a_synthetic_set_below_a_held_folder_is_refused_if_it_is_a_link(tmp_path):
+    """The evidence benchmark writes its sets in process below its held work dir: the set's
+    root is then one of the folders below it, refused if it is a link."""
+    from lzu.data.synthetic import write_synthetic_cityscapes
+    from lzu.infra.atomic_io import LinkError, hold_root
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    hold_root(str(tmp_path / "work"))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "data").symlink_to(outside)
+    with pytest.raises(LinkError, match="data'(: it)? is a symbolic link"):
+        write_synthetic_cityscapes(str(tmp_path / "work" / "data"), 1, 1, (32, 64), 0)
+    assert os.listdir(outside) == []

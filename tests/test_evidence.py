@@ -523,8 +523,9 @@ def _published_report():
 
 
 def _broken_reports():
-    yield "not json", "{not json", "no readable evidence report"
-    yield "a list", [], "no readable evidence report"
+    yield "not json", "{not json", "is not valid JSON"
+    yield "a list", [], "holds a list, not an object"
+    yield "tasks a list", {"tasks": []}, "has 'tasks' of type list, not dict"
     report = _published_report()
     del report["machine"]
     yield "no machine", report, "no 'machine'"
@@ -574,7 +575,7 @@ def test_a_malformed_task_record_is_one_line_naming_it(tmp_path):
     out.mkdir()
     record = work / "det2d" / "task.json"
     task = dict(_published_report()["tasks"]["det2d"])
-    for content, message in [("[1, 2", "not readable JSON"), (json.dumps([]), "not an object"),
+    for content, message in [("[1, 2", "is not valid JSON"), (json.dumps([]), "not an object"),
                              (json.dumps({**task, "runs": [{"cell": "x"}]}),
                               "run 0 has no valid 'method'"),
                              (json.dumps({**task, "primary": None}), "no 'primary'")]:

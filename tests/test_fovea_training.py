@@ -381,11 +381,11 @@ def test_run_sh_builds_the_31x51_prior_of_foveas_configs_from_the_training_boxes
     assert cmd[1:] == ["tools/make_saliency.py", "--coco", str(ann / "train.json"),
                        "--grid-shape", "31", "51", "--out", str(prior)]
     got = tool.ensure_saliency("configs/det2d/fovea_kde_sd_faster_rcnn_0.50.py", str(tmp_path), [])
-    assert got == ["--cfg-options", f"model.grid_generator.saliency_file={prior}"]
+    assert got == ["--cfg-options", f'model.grid_generator.saliency_file="{prior}"']
     saliency = load_saliency(str(prior), (31, 51))
     assert tuple(saliency.shape) == (1, 1, 31, 51)
     got = tool.ensure_saliency("configs/det2d/fovea_kde_sc_faster_rcnn_0.50.py", str(tmp_path), [])
-    assert got == ["--cfg-options", f"model.adaptive_saliency.prior_file={prior}"]
+    assert got == ["--cfg-options", f'model.adaptive_saliency.prior_file="{prior}"']
     assert tool.ensure_saliency("configs/det2d/fovea_kde_si_faster_rcnn_0.50.py",
                                 str(tmp_path), []) == []
     for name in ("sd", "sc"):  # the configs build with the prior the tool made

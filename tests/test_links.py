@@ -1,7 +1,8 @@
 """No write follows a symbolic link: links planted before and during a run, in every folder the
-project writes (the work dir and its timestamp folders, the GPU check's scratch, the evidence
-benchmark's and the demos' logs), are refused with one line naming the link and its target, or
-replaced, and the file they point to is never touched."""
+project writes (the work dir and its timestamp folders, mmengine's images, the GPU check's
+scratch and JUnit file, the evidence benchmark's and the demos' logs and work dirs, the
+synthetic sets, info files, saliencies and Argoverse-HD copies), are refused with one line
+naming the link and its target, or replaced, and the file they point to is never touched."""
 
 import base64
 import hashlib
@@ -141,6 +142,26 @@ def test_mmengine_config_dump_scalars_and_log_file_refuse_links(tmp_path, outsid
         backend.add_scalars({"loss": 1.0})
     with pytest.raises(LinkError, match="run.log"):
         MMLogger.get_instance("links_test", log_file=str(tmp_path / "run.log"))
+    _untouched(outside)
+
+
+def test_mmengine_images_are_never_written_through_a_link(tmp_path, outside):
+    """``LocalVisBackend.add_image`` (the visualisation hook's images): a link at the image's
+    name is replaced, a linked ``vis_image`` folder below a held work dir refused."""
+    import numpy as np
+    from mmengine.visualization import LocalVisBackend
+
+    image = np.zeros((4, 6, 3), np.uint8)
+    first = LocalVisBackend(str(tmp_path / "a"))
+    (tmp_path / "a" / "vis_image").mkdir(parents=True)
+    (tmp_path / "a" / "vis_image" / "frame_0.png").symlink_to(outside)
+    first.add_image("frame", image)
+    assert not (tmp_path / "a" / "vis_image" / "frame_0.png").is_symlink()
+    hold_root(str(tmp_path / "b"))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "vis_image").symlink_to(outside.parent)
+    with pytest.raises(LinkError, match=r"vis_image' is a symbolic link"):
+        LocalVisBackend(str(tmp_path / "b")).add_image("frame", image, step=1)
     _untouched(outside)
 
 
@@ -287,4 +308,176 @@ def test_demo_step_logs_are_never_written_through_a_link(tmp_path, outside):
     (tmp_path / "train.log").symlink_to(outside)
     with pytest.raises(LinkError, match="train.log"):
         run([sys.executable, "-c", "print('step')"], log=str(tmp_path / "train.log"))
+    _untouched(outside)
+
+
+def test_demo_steps_refuse_a_link_planted_in_the_work_dir_and_never_delete_through_one(
+        tmp_path, outside, monkeypatch):
+    """Before each step (another process writing below the work dir) the demo walks its work
+    dir again: a link planted since start-up is refused; a link is removed, never followed."""
+    import argparse
+
+    from lzu.apis import demos
+
+    monkeypatch.setattr(demos, "_WORK_DIRS", [], raising=False)
+    wd = tmp_path / "demo"
+    args = argparse.Namespace(work_dir=str(wd), fresh=False, seed=0, scenes=(1, 1), samples=2,
+                              iters=1)
+    demos.start_work_dir(args)
+    (wd / "nuscenes").symlink_to(outside.parent)  # planted between two steps
+    marker = tmp_path / "ran"
+    with pytest.raises(UserInputError, match=rf"symbolic link '{wd}/nuscenes' -> '{outside.parent}'"):
+        demos.run([sys.executable, "-c", f"open({str(marker)!r}, 'w')"])
+    assert not marker.exists()
+    demos.remove(str(wd / "nuscenes"))  # e.g. the demo's derived data, regenerated
+    assert not (wd / "nuscenes").exists()
+    _untouched(outside)
+
+
+# ------------------------------------------------------------ data tools
+
+PLANT_IN_GENERATOR = '''
+import os, runpy, sys
+from lzu.data.synthetic import nuscenes_writer
+
+render, calls = nuscenes_writer._render_camera, []
+
+
+def planting(tracks, k, ego, cam, background):
+    """At the second key frame, the first camera's folder becomes a link to the outside."""
+    calls.append(cam.channel)
+    if len(calls) == 7:
+        folder = os.path.join(sys.argv[2], "samples", cam.channel)
+        os.rename(folder, folder + ".moved")
+        os.symlink(os.environ["LZU_TEST_OUTSIDE"], folder)
+    return render(tracks, k, ego, cam, background)
+
+
+nuscenes_writer._render_camera = planting
+runpy.run_path("tools/make_synthetic_nuscenes.py", run_name="__main__")
+'''
+
+
+def test_make_synthetic_nuscenes_refuses_a_folder_link_planted_while_it_writes(tmp_path, outside):
+    root = tmp_path / "nusc"
+    result = run_tool(["-c", PLANT_IN_GENERATOR, "--root", str(root), "--train-scenes", "1",
+                       "--val-scenes", "0", "--samples-per-scene", "2", "--image-size", "320", "180"],
+                      env={"LZU_TEST_OUTSIDE": str(outside.parent)})
+    assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert last.startswith("make_synthetic_nuscenes: error: refusing to write '"), last
+    assert f"'{root}/samples/CAM_FRONT' is a symbolic link (to '{outside.parent}')" in last, last
+    _untouched(outside)
+
+
+PLANT_IN_CONVERTER = '''
+import os, runpy
+from lzu.data import data_prep
+
+load = data_prep.load_mim_module
+
+
+def planting(relpath, name):
+    """The converter's first info file (a temporary name) is a link when it is written."""
+    module = load(relpath, name)
+    if "nuscenes_converter" in relpath:
+        create = module.create_nuscenes_infos
+
+        def plant_then_create(root, prefix, **kwargs):
+            os.symlink(os.environ["LZU_TEST_OUTSIDE"], os.path.join(root, f"{prefix}_infos_train.pkl"))
+            return create(root, prefix, **kwargs)
+
+        module.create_nuscenes_infos = plant_then_create
+    return module
+
+
+data_prep.load_mim_module = planting
+runpy.run_path("tools/create_data.py", run_name="__main__")
+'''
+
+
+def test_create_data_never_writes_its_info_files_through_a_link(synthetic_root, tmp_path, outside):
+    """tools/create_data.py: a link at a final info file's name (planted before) and at the
+    converter's temporary one (planted while it runs) are replaced, never written through."""
+    import shutil
+
+    from lzu.data.infos import load_infos
+
+    root = tmp_path / "nusc"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("*.pkl"))
+    (root / "nuscenes_infos_val.pkl").symlink_to(outside)
+    result = run_tool(["-c", PLANT_IN_CONVERTER, "--root-path", str(root), "--version",
+                       "v1.0-mini", "--max-sweeps", "0"], env={"LZU_TEST_OUTSIDE": str(outside)})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    _untouched(outside)
+    for split in ("train", "val"):
+        path = root / f"nuscenes_infos_{split}.pkl"
+        assert not path.is_symlink() and load_infos(str(path))
+    assert sorted(p.name for p in root.glob("*.pkl")) == ["nuscenes_infos_train.pkl",
+                                                          "nuscenes_infos_val.pkl"]
+
+
+def test_make_saliency_replaces_a_link_at_its_output_name(seg_saliency_root, tmp_path, outside):
+    out = tmp_path / "saliency.pkl"
+    out.symlink_to(outside)
+    result = run_tool(["tools/make_saliency.py", "--seg-labels",
+                       osp.join(seg_saliency_root, "gtFine", "train"), "--out", str(out), "--force"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not out.is_symlink() and out.stat().st_size > 0
+    _untouched(outside)
+
+
+def test_argoverse_frames_are_never_written_through_a_link(synthetic_root, tmp_path, outside):
+    """The 2-D demo's step 2, below its held work dir: a linked folder is refused, a link at
+    an image's name replaced."""
+    from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
+
+    wd = tmp_path / "wd"
+    hold_root(str(wd))
+    data = wd / "data"
+    (data / "Argoverse-1.1" / "tracking").mkdir(parents=True)
+    (data / "Argoverse-1.1" / "tracking" / "train").symlink_to(outside.parent)
+    with pytest.raises(LinkError, match=rf"tracking/train' is a symbolic link \(to '{outside.parent}'\)"):
+        write_argoverse_hd_from_nuscenes(synthetic_root, str(data))
+    _untouched(outside)
+    (data / "Argoverse-1.1" / "tracking" / "train").unlink()
+    write_argoverse_hd_from_nuscenes(synthetic_root, str(data))
+    image = next((data / "Argoverse-1.1" / "tracking" / "val").rglob("*.jpg"))
+    image.unlink()
+    image.symlink_to(outside)
+    write_argoverse_hd_from_nuscenes(synthetic_root, str(data))
+    assert not image.is_symlink() and image.stat().st_size > 1000
+    _untouched(outside)
+
+
+PLANT_IN_PYTEST = '''
+import os
+
+
+def test_plants_a_link_at_the_junit_file():
+    os.symlink({outside!r}, {xml!r})
+'''
+
+
+def test_gpu_check_junit_xml_is_never_written_through_a_link(tmp_path, outside):
+    """pytest writes its JUnit XML with a plain open(): a link planted at its name while the
+    tests run is replaced by the report's copy, never written through."""
+    import argparse
+
+    gpu_check = load_tool("gpu_check")
+    scratch, out = tmp_path / "scratch", tmp_path / "out"
+    scratch.mkdir()
+    hold_root(str(scratch))
+    test_file = tmp_path / "test_planter.py"
+    test_file.write_text(PLANT_IN_PYTEST.format(outside=str(outside),
+                                                xml=str(scratch / "pytest_core.xml")))
+    report = gpu_check.Report(str(out), 600)
+    args = argparse.Namespace(scratch=str(scratch), out=str(out))
+    entry = gpu_check.pytest_step(report, "1", "grids", [str(test_file)], None, args,
+                                  "pytest_core", 600)
+    assert entry["status"] == "passed", entry
+    assert entry["pytest"]["tests"] == {"test_planter::test_plants_a_link_at_the_junit_file": "passed"}
+    xml = scratch / "pytest_core.xml"
+    assert not xml.is_symlink() and "<testsuites" in xml.read_text()
     _untouched(outside)

@@ -185,10 +185,11 @@ def test_an_option_without_a_value_is_one_line(tmp_path):
     assert_clean_error(result, "'model.unzoom_border' is not KEY=VALUE")
 
 
-def test_a_data_root_with_a_space_through_run_sh(tmp_path):
+@pytest.mark.parametrize("name", ["my data", "my data, v2 [x]"])
+def test_a_data_root_with_a_space_through_run_sh(name, tmp_path):
     """``run.sh`` passes the saliency path with ``--cfg-options``: it reaches the model whole
-    (here a saliency of the wrong grid, refused naming its path, spaces and all)."""
-    root = tmp_path / "my data"
+    (here a saliency of the wrong grid, refused naming its path, spaces, commas and all)."""
+    root = tmp_path / name
     write_coco_set(str(root))
     saliency = root / "bad s.pkl"
     with open(saliency, "wb") as f:
@@ -198,3 +199,52 @@ def test_a_data_root_with_a_space_through_run_sh(tmp_path):
     result = subprocess.run(["sh", osp.join(ROOT, "run.sh"), "det2d/lzu_fcos_0.50"], cwd=tmp_path,
                             capture_output=True, text=True, env=env)
     assert_clean_error(result, f"saliency file '{saliency}'", "does not match grid_shape")
+
+
+AWKWARD = "my data, v2 [x]"  # a space, a comma and brackets: each split or dropped before
+
+
+def _options(argv):
+    return parse_cfg_options(argv) or {}
+
+
+def test_the_tools_that_build_options_pass_paths_whole(tmp_path, monkeypatch):
+    """Every builder of ``--cfg-options`` (run.sh's run_experiment, the demos, the demos'
+    train-and-score step) passes a path that the tools read back unchanged."""
+    from helpers import load_tool
+
+    from lzu.apis import train_score
+
+    folder = tmp_path / AWKWARD
+    folder.mkdir()
+    saliency = str(folder / "s.pkl")
+    with open(saliency, "wb") as f:
+        pickle.dump(torch.ones(1, 1, 27, 48), f)
+    det2d = load_tool("demo_det2d")
+    for method, key in (("lzu", "model.grid_generator.saliency_file"),
+                        ("lzu_adaptive", "model.adaptive_saliency.prior_file")):
+        assert _options(["--cfg-options", *det2d.saliency_options(method, saliency)]) == {
+            key: saliency}
+    experiment = load_tool("run_experiment")
+    monkeypatch.setenv("SALIENCY", saliency)
+    got = experiment.ensure_saliency("configs/det2d/lzu_fcos_0.50.py", str(tmp_path), [])
+    assert _options(got) == {"model.grid_generator.saliency_file": saliency}
+    monkeypatch.delenv("SALIENCY")
+    given = ["--cfg-options", cfg_option("model.grid_generator.saliency_file", saliency)]
+    assert experiment._user_saliency(given) == saliency  # the user's quoted path, unquoted
+
+    commands = []
+
+    def run(cmd, log=None):
+        commands.append(cmd)
+        if "--out" in cmd:
+            out = cmd[cmd.index("--out") + 1]
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            with open(out, "w", encoding="utf-8") as f:
+                f.write('{"summary": {}}')
+
+    monkeypatch.setattr(train_score, "run", run)
+    train_score.train_and_evaluate("python", str(tmp_path), "data", [("LZU", "configs/x/lzu.py")],
+                                   saliency, 2, [], "a metric", 1, 2)
+    for cmd in commands:
+        assert _options(cmd)["model.grid_generator.saliency_file"] == saliency

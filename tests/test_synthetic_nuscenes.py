@@ -313,3 +313,32 @@ def test_cli_prints_the_summary(tmp_path, repo_root):
     out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, check=True).stdout
     assert "train: 1 scenes, 2 samples" in out and "val: 1 scenes, 2 samples" in out
     assert os.path.isfile(root / VERSION / "sample_annotation.json")
+
+
+@pytest.mark.parametrize(("tool", "args", "message"), [
+    ("make_synthetic_nuscenes", ["--image-size", "64", "36"],
+     "--image-size 64 36 is too small: the smallest that places every class in view is "
+     "--image-size 64 64"),
+    ("make_synthetic_nuscenes", ["--image-size", "40", "900"], "--image-size 64 64"),
+    ("make_synthetic_cityscapes", ["--size", "16", "64"],
+     "--size 16 64 is too small: the smallest frame is --size 32 32"),
+    ("make_synthetic_cityscapes", ["--val-frames", "0"], "--val-frames 0: give at least 1"),
+])
+def test_sizes_too_small_are_refused_naming_the_argument_and_the_smallest(tool, args, message,
+                                                                          tmp_path):
+    from conftest import run_tool
+
+    result = run_tool([f"tools/{tool}.py", "--root", str(tmp_path / "set"), *args])
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in out, out[-2000:]
+    assert f"{tool}: error: --" in out and message in out
+    assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_smallest_image_size_places_every_class(seed, tmp_path):
+    from lzu.data.synthetic.spec import MIN_IMAGE_SIZE
+
+    summary = write_synthetic_nuscenes(tmp_path / "s", train_scenes=1, val_scenes=1,
+                                       samples_per_scene=2, seed=seed, image_size=MIN_IMAGE_SIZE)
+    assert summary["train"]["annotations"] >= 10 and summary["val"]["annotations"] >= 10

@@ -353,7 +353,7 @@ def test_run_sh_points_an_adaptive_experiment_at_its_prior(tmp_path, monkeypatch
         got = tool.ensure_saliency(f"configs/det2d/{method}_adaptive_fcos_0.50.py",
                                    str(tmp_path), [])
         assert got == ["--cfg-options",
-                       f"model.adaptive_saliency.prior_file={tmp_path / 'saliency_kde.pkl'}"]
+                       f'model.adaptive_saliency.prior_file="{tmp_path / "saliency_kde.pkl"}"']
 
 
 def test_fovea_uniform_fallbacks_are_counted_and_a_new_loop_starts_over():

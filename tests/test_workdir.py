@@ -101,10 +101,11 @@ def test_stale_temporary_cleanup_never_follows_a_directory_link(tmp_path):
 
 @pytest.mark.parametrize("content, says", [
     ("{\"fingerprint\": {\"model\"", "is not valid JSON"),
-    ("[1, 2]", "it holds a list, not an object"),
-    ("{\"id\": \"abc\"}", "it has no 'fingerprint'"),
-    ("{\"fingerprint\": \"abc\"}", "its fingerprint is str"),
-    (None, "cannot read run record"),  # a folder in its place
+    ("[1, 2]", "holds a list, not an object"),
+    ("{\"id\": \"abc\"}", "has no 'fingerprint'"),
+    ("{\"fingerprint\": \"abc\"}", "has 'fingerprint' of type str, not dict"),
+    ("{\"fingerprint\": {}}", "has an empty 'fingerprint'"),
+    (None, "cannot be read"),  # a folder in its place
 ])
 def test_a_corrupt_run_record_is_refused_in_one_line(seg_saliency_root, tmp_path, content, says):
     """``lzu_run.json`` says which run wrote the work dir's checkpoints: one that is not a run

@@ -23,7 +23,6 @@ if __name__ == "__main__":
 
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import statistics
@@ -35,6 +34,8 @@ from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
 from lzu.infra.cpu import cpu_threads
+from lzu.infra.output_paths import check_output_folder
+from lzu.infra.records import read_json_record, record_error
 from lzu.infra.timing import Clock
 from lzu.openmmlab.latency import is_lzu, measure_latencies, model_scale
 
@@ -196,10 +197,24 @@ def newest_metrics(name):
 
 
 def read_summary(path):
+    """The ``summary`` of a metrics file of tools/test.py ({} when there is none)."""
     if not path or not osp.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("summary", {})
+    return read_json_record(path, "metrics file", "give another --metrics file, or evaluate "
+                            "again with tools/test.py", {"summary": dict})["summary"]
+
+
+def read_paper_results(path):
+    """``--paper-results``: ``{'uniform': [[ms, score], ...], 'lzu': [...]}``, checked."""
+    fix = "give a file like docs/paper_results.json, or '' for none"
+    paper = read_json_record(path, "--paper-results", fix, {"uniform": list, "lzu": list})
+    for family in ("uniform", "lzu"):
+        for point in paper[family]:
+            if not (isinstance(point, list) and len(point) == 2 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in point)):
+                raise record_error(path, "--paper-results", f"has a '{family}' entry {point!r} "
+                                   "that is not [ms, score]", fix)
+    return paper
 
 
 def overheads(rows):
@@ -284,6 +299,8 @@ def plot(rows, path, paper=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_folder(args.out_dir, "--out-dir")
+    paper = read_paper_results(args.paper_results) if args.paper_results else None
     import lzu.openmmlab  # noqa: F401
 
     if args.device == "cpu":
@@ -323,10 +340,6 @@ def main(argv=None):
               f"head {lat['head_ms']:.1f} ms; {row['accuracy_key'] or 'accuracy'} "
               f"{row['accuracy']}", flush=True)
     ratios, own = overheads(rows)
-    paper = None
-    if args.paper_results:
-        with open(args.paper_results, encoding="utf-8") as f:
-            paper = json.load(f)
     os.makedirs(args.out_dir, exist_ok=True)
     report = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "rows": rows, "lzu_overhead": ratios, "lzu_zoom_unzoom_overhead": own}

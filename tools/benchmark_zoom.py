@@ -41,6 +41,7 @@ from lzu.core.box_saliency import boxes_to_saliency
 from lzu.core.unzoom import invert_grid, unzoom
 from lzu.core.zoom import saliency_to_grid, upsample_grid, zoom
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_file
 from lzu.infra.timing import Clock, interleaved
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
@@ -137,6 +138,8 @@ def main(argv=None):
     p.add_argument("--fpn", action="store_true",
                    help="ResNet-50-FPN latency, uniform vs LZU per scale, instead (the docstring)")
     args = p.parse_args(argv)
+    if args.json:
+        check_output_file(args.json, "--json")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

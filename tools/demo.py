@@ -24,16 +24,17 @@ from lzu.infra.bootstrap import bootstrap
 if __name__ == "__main__":
     bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
-import json
 import os
 import os.path as osp
 import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
-from lzu.infra.atomic_io import atomic_open, atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link
 from lzu.infra.cli import run_main
+from lzu.infra.records import read_json_record, record_error
 
 MODELS = (("uniform", "configs/demo/fcos3d_demo.py"), ("LZU", "configs/demo/lzu_fcos3d_demo.py"))
 KEYS = ("NDS", "mAP", "mATE", "mASE", "mAOE", "mAVE", "mAAE")
@@ -50,15 +51,16 @@ def parse_args(argv=None):
 def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
     """LZU trained with each unzoom border, each scored with each border (same seed)."""
     config = MODELS[1][1]
+    check_not_link(osp.join(wd, "borders"))
     os.makedirs(osp.join(wd, "borders"), exist_ok=True)
-    base = [*common, f"model.grid_generator.saliency_file={saliency}"]
+    base = [*common, cfg_option("model.grid_generator.saliency_file", saliency)]
     ckpts = {"exact": lzu_ckpt}
     paper_wd = osp.join(wd, "lzu_fcos3d_demo_paper_border")
     ckpts["paper"] = osp.join(paper_wd, f"iter_{iters}.pth")
     if not osp.isfile(ckpts["paper"]):
         demos.say("training LZU with unzoom_border=paper (same seed)")
         demos.run([py, "tools/train.py", config, "--work-dir", paper_wd, "--data-root", data,
-                   "--cfg-options", *base, "model.unzoom_border=paper", "val_cfg=None",
+                   "--cfg-options", *base, cfg_option("model.unzoom_border", "paper"), "val_cfg=None",
                    "val_dataloader=None", "val_evaluator=None"],
                   log=osp.join(wd, "train_lzu_fcos3d_demo_paper_border.log"))
     table = {}
@@ -68,10 +70,11 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
             demos.say(f"scoring LZU trained with border={trained}, evaluated with border={evaluated}")
             demos.run([py, "tools/test.py", config, ckpt, "--work-dir",
                        osp.join(wd, "borders", f"{trained}_{evaluated}"), "--data-root", data,
-                       "--out", out, "--cfg-options", *base, f"model.unzoom_border={evaluated}"],
+                       "--out", out, "--cfg-options", *base,
+                       cfg_option("model.unzoom_border", evaluated)],
                       log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
-            with open(out, encoding="utf-8") as f:
-                table[f"{trained}/{evaluated}"] = json.load(f)["summary"]
+            table[f"{trained}/{evaluated}"] = read_json_record(
+                out, "metrics file", "delete it and rerun", {"summary": dict})["summary"]
     lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
     for key, r in table.items():
         trained, evaluated = key.split("/")
@@ -112,8 +115,12 @@ def main(argv=None):
                "--metrics", *metrics_files, "--data-root", data, "--iters", str(args.bench_iters),
                "--warmup", "3", "--out-dir", bench_dir, "--saliency", saliency],
               log=osp.join(wd, "benchmark.log"))
-    with open(osp.join(bench_dir, "benchmark.json"), encoding="utf-8") as f:
-        bench = json.load(f)
+    bench = read_json_record(osp.join(bench_dir, "benchmark.json"), "benchmark report",
+                             "delete it and rerun", {"rows": list})
+    if len(bench["rows"]) != len(MODELS) or not all(
+            isinstance(r, dict) and isinstance(r.get("latency_ms"), int | float) for r in bench["rows"]):
+        raise record_error(osp.join(bench_dir, "benchmark.json"), "benchmark report",
+                           f"has not {len(MODELS)} rows with a 'latency_ms'", "delete it and rerun")
     for (label, _), row in zip(MODELS, bench["rows"], strict=True):
         results[label]["ms_per_image"] = row["latency_ms"]
 
@@ -122,7 +129,7 @@ def main(argv=None):
     val_frames = args.scenes[1] * args.samples
     demos.run([py, "tools/visualize_zoom.py", MODELS[1][1], "--data-root", data, "--out", vis,
                "--index", str(min(1, val_frames - 1)), "--features", "--checkpoint", checkpoints[1],
-               "--cfg-options", f"model.grid_generator.saliency_file={saliency}"])
+               "--cfg-options", cfg_option("model.grid_generator.saliency_file", saliency)])
 
     table = demos.markdown_table("model", [*KEYS, "ms/image"], [
         (label, [f"{r.get(k, float('nan')):.4f}" for k in KEYS] + [f"{r['ms_per_image']:.1f}"])

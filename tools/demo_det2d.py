@@ -22,11 +22,11 @@ if __name__ == "__main__":
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.data.synthetic.completion import (
     COMPLETE_FILE,
@@ -61,8 +61,8 @@ def saliency_options(method, saliency):
     if method == "uniform":
         return []
     if method.endswith("_adaptive"):
-        return [f"model.adaptive_saliency.prior_file={saliency}"]
-    return [f"model.grid_generator.saliency_file={saliency}"]
+        return [cfg_option("model.adaptive_saliency.prior_file", saliency)]
+    return [cfg_option("model.grid_generator.saliency_file", saliency)]
 
 
 def prepare_data(py, wd, args):
@@ -77,13 +77,8 @@ def prepare_data(py, wd, args):
     source = {"from": file_sha256(osp.join(nusc, COMPLETE_FILE))}
     if check_complete(data, source) is not None:
         demos.say("2/6 writing the Argoverse-HD layout (COCO json, 8 classes)")
-        if osp.isdir(data):
-            shutil.rmtree(data)
-        for path in (saliency, *models):
-            if osp.isfile(path):
-                os.unlink(path)
-            elif osp.isdir(path):
-                shutil.rmtree(path)
+        for path in (data, saliency, *models):
+            demos.remove(path)
         from lzu.data.argoverse_hd import write_argoverse_hd_from_nuscenes
 
         counts = write_argoverse_hd_from_nuscenes(nusc, data)

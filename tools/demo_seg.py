@@ -19,16 +19,17 @@ from lzu.infra.bootstrap import bootstrap
 if __name__ == "__main__":
     bootstrap()  # first, before torch loads: CPU defaults, one-line full-disk errors
 
-import json
 import os
 import os.path as osp
 import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
+from lzu.infra.records import read_json_record
 
 MODELS = (("uniform", "configs/seg/demo/fcn_uniform_demo.py"),
           ("LZU", "configs/seg/demo/lzu_fcn_demo.py"))
@@ -162,8 +163,8 @@ def main(argv=None):
         checkpoints[label], metrics_files[label] = ckpts[0], files[0]
     per_class = {}
     for label, path in metrics_files.items():
-        with open(path, encoding="utf-8") as f:
-            metrics = json.load(f)["metrics"]
+        metrics = read_json_record(path, "metrics file", "delete it and rerun",
+                                   {"metrics": dict})["metrics"]
         per_class[label] = {c: metrics.get(f"IoU.{c}", float("nan")) for c in SMALL_CLASSES}
 
     demos.say("5/5 drawing demo_seg.png")
@@ -171,7 +172,7 @@ def main(argv=None):
     for label, config in MODELS:
         opts = common + size_options(label, args.size)
         if label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
+            opts.append(cfg_option("model.grid_generator.saliency_file", saliency))
         runs.append((label, config, checkpoints[label], opts))
     figure(data, saliency, args.size, runs, osp.join(wd, "demo_seg.png"))
 

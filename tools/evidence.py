@@ -43,7 +43,6 @@ import argparse
 import hashlib
 import importlib
 import importlib.util
-import json
 import math
 import os
 import os.path as osp
@@ -54,6 +53,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lzu.apis.checkout import ROOT
+from lzu.apis.evidence.records import (
+    read_cached_run,
+    read_plan,
+    read_report,
+    read_task_record,
+)
 from lzu.apis.evidence.stats import holm, mean_std, paired_difference, paired_t_p
 from lzu.infra.atomic_io import (
     atomic_open,
@@ -64,6 +69,7 @@ from lzu.infra.atomic_io import (
 )
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_folder
 
 TOOLS = osp.join(ROOT, "tools")
 
@@ -244,7 +250,7 @@ def worker(args):
                "prepared": {"saliency_sha256": prep.get("saliency_sha256"),
                             "data": prep.get("data"), "data_sha256": data_sha}}
         path = osp.join(wd, "runs", run_id(cell, seed) + ".json")
-        old = _read_json(path)
+        old = read_cached_run(path, lambda m: say(f"{task}: {m}"))
         where = f"{task}: [{i + 1}/{len(todo)}] {cell['cell']} {cell['method']} seed {seed}"
         if old is not None and old.get("key") == key:
             say(f"{where}: reusing the finished run (same cell, seed, options, threads, data, "
@@ -269,94 +275,6 @@ def worker(args):
                "torch_threads": torch.get_num_threads(),
                "seconds": round(prep_seconds + sum(r["seconds"] for r in runs), 1)}
     atomic_write_json(osp.join(wd, "task.json"), summary)
-
-
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _load_report(path, fix="check the file", rendered=True):
-    """An evidence.json as a dict, its structure checked (``check_report``), or one line
-    naming the file and what is wrong. ``rendered=False``: another machine's report, of which
-    only the runs are merged."""
-    report = _read_json(path)
-    if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
-        raise UserInputError(f"no readable evidence report in {path}: {fix}")
-    check_report(report, path, rendered)
-    return report
-
-
-def _is_number(value):
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-#: what a run of a task record holds, key -> the check of its value
-RUN_KEYS = {"cell": lambda v: isinstance(v, str), "method": lambda v: isinstance(v, str),
-            "seed": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "scale": _is_number, "seconds": _is_number,
-            "metrics": lambda v: isinstance(v, dict) and all(
-                m is None or _is_number(m) for m in v.values())}
-
-
-def check_task_record(task, path, where="the task"):
-    """A finished task's record (a worker's ``task.json``, or a task of an evidence.json): the
-    keys the report is made from, each of its kind, or one ``UserInputError`` naming ``path``
-    and the entry."""
-    def refuse(what):
-        raise UserInputError(f"{path}: {where} {what}; rerun the benchmark to rewrite it")
-
-    if not isinstance(task, dict):
-        refuse(f"is a {type(task).__name__}, not an object")
-    for key in ("metrics", "small_metrics"):
-        if not (isinstance(task.get(key), list) and all(isinstance(m, str) for m in task[key])):
-            refuse(f"has no list of metric names '{key}'")
-    if not (isinstance(task.get("primary"), dict)
-            and all(isinstance(task["primary"].get(k), str) for k in ("cell", "method", "metric"))):
-        refuse("has no 'primary' {cell, method, metric}")
-    if not isinstance(task.get("runs"), list) or not task["runs"]:
-        refuse("has no list of 'runs'")
-    for i, run in enumerate(task["runs"]):
-        if not isinstance(run, dict):
-            refuse(f"run {i} is not an object")
-        for key, ok in RUN_KEYS.items():
-            if key not in run or not ok(run[key]):
-                refuse(f"run {i} has no valid '{key}' (got {run.get(key)!r})")
-
-
-def check_report(report, path, rendered=True):
-    """An evidence.json's structure: its top-level keys, and every measured task's record
-    (``check_task_record``, and, for a report to render, its ``cells``);
-    one line naming ``path``."""
-    def refuse(what):
-        raise UserInputError(f"{path}: {what}; rerun the benchmark (or restore the file)")
-
-    if not (isinstance(report.get("machine"), dict) and isinstance(report["machine"].get("cpu"), str)):
-        refuse("no 'machine' with its 'cpu'")
-    if not isinstance(report.get("options"), dict):
-        refuse("no 'options' object")
-    if rendered and not _is_number(report.get("wall_seconds")):
-        refuse("no number 'wall_seconds'")
-    for key in ("comparisons", "other_machines"):
-        if key in report and not isinstance(report[key], list | dict):
-            refuse(f"'{key}' is neither a list nor an object")
-    for name, task in report["tasks"].items():
-        if not isinstance(task, dict) or not isinstance(task.get("status"), str):
-            refuse(f"task '{name}' has no 'status'")
-        if task["status"] != "ok":
-            continue
-        check_task_record(task, path, f"task '{name}'")
-        if not rendered:
-            continue
-        if not isinstance(task.get("cells"), dict) or not all(
-                isinstance(c, dict) and isinstance(c.get("methods"), dict)
-                for c in task["cells"].values()):
-            refuse(f"task '{name}' has no 'cells' with their 'methods'")
-        if not isinstance(task.get("provenance", {}), dict):
-            refuse(f"task '{name}' has a 'provenance' that is not an object")
 
 
 def _fmt_metrics(metrics, keys):
@@ -816,10 +734,7 @@ def collect(args, started, outcomes):
             tasks[name] = outcome
             continue
         record = osp.join(args.work_dir, name, "task.json")
-        task = _read_json(record)
-        if task is None:
-            raise UserInputError(f"{record}: not readable JSON; rerun the task to rewrite it")
-        check_task_record(task, record)
+        task = read_task_record(record)
         task["threads"] = outcome.get("threads")
         task["cells"] = summarise(task)
         task["provenance"] = provenance(args)
@@ -959,15 +874,25 @@ def shard_plan(runs, jobs, seconds_per_run):
     return [(task, k, n) for _, task, k, n in units]
 
 
-def _seconds_per_run(out):
-    """Each task's mean run time in the previous report under ``out`` (scheduling hint)."""
-    previous = _read_json(osp.join(out, "evidence.json")) or {}
+def _seconds_per_run(previous):
+    """Each task's mean run time in the ``previous`` report (scheduling hint)."""
+    previous = previous or {}
     hints = {}
     for name, task in previous.get("tasks", {}).items():
         seconds = [r.get("seconds") for r in task.get("runs", [])]
         if seconds and all(isinstance(v, int | float) for v in seconds):
             hints[name] = sum(seconds) / len(seconds)
     return hints
+
+
+def published_report(out):
+    """The report already under ``out`` (its runs checked), or None: the one a new run is
+    merged into. A malformed one is refused, before any work, rather than replaced."""
+    path = osp.join(out, "evidence.json")
+    if not osp.lexists(path):
+        return None
+    return read_report(path, "fix or restore it, or move it away (the results it holds are "
+                       "kept in the new report)", rendered=False)
 
 
 def run_tasks(args):
@@ -989,11 +914,11 @@ def run_tasks(args):
             planned = dict(zip(shared, pool.map(
                 lambda n: run_task(args, n, threads, ["--plan"]), shared), strict=True))
             outcomes.update({n: o for n, o in planned.items() if o["status"] != "ok"})
-            runs = {n: _read_json(osp.join(args.work_dir, n, "plan.json"))["runs"]
+            runs = {n: read_plan(osp.join(args.work_dir, n, "plan.json"))
                     for n in shared if n not in outcomes}
         else:
             runs = {n: 1 for n in shared}
-        units = shard_plan(runs, jobs, _seconds_per_run(args.out))
+        units = shard_plan(runs, jobs, _seconds_per_run(published_report(args.out)))
         futures = [(task, pool.submit(run_task, args, task, threads,
                                       ["--shard", f"{k}/{n}"] if n > 1 else []))
                    for task, k, n in units]
@@ -1019,13 +944,15 @@ def run_tasks(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_folder(args.work_dir, "--work-dir")
+    check_output_folder(args.out, "--out")
     for folder in (args.work_dir, args.out):  # no write below them follows a link
         hold_root(folder)
     if args.worker:
         return worker(args)
-    others = [(path, _load_report(path, rendered=False)) for path in args.merge_json]
+    others = [(path, read_report(path, rendered=False)) for path in args.merge_json]
     if args.from_json:
-        report = _load_report(osp.join(args.out, "evidence.json"), "run the benchmark first")
+        report = read_report(osp.join(args.out, "evidence.json"), "run the benchmark first")
         for path, other in others:
             merge_machine(report, other, path)
         if args.readme_table:
@@ -1039,10 +966,11 @@ def main(argv=None):
         write_markdown(report, args.out)
         say(f"evidence.md rewritten from {osp.join(args.out, 'evidence.json')}")
         return None
+    previous = published_report(args.out)
     started = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
     if args.report_only:
-        previous = _read_json(osp.join(args.out, "evidence.json")) or {}
+        previous = previous or {}
         outcomes = {}
         for name in args.tasks:
             old = previous.get("tasks", {}).get(name, {})
@@ -1057,7 +985,7 @@ def main(argv=None):
     else:
         outcomes = run_tasks(args)
         report = collect(args, started, outcomes)
-    report = keep_published(report, _read_json(osp.join(args.out, "evidence.json")))
+    report = keep_published(report, previous)
     for path, other in others:
         merge_machine(report, other, path)
     write_outputs(report, args.out)

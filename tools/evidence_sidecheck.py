@@ -23,6 +23,7 @@ from lzu.apis.evidence import det2d as _evidence_det2d
 from lzu.apis.evidence.stats import mean_std, paired_difference
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_file, check_output_folder
 
 
 def main(argv=None):
@@ -34,6 +35,8 @@ def main(argv=None):
     p.add_argument("--work-dir", default="work_dirs/evidence/det2d")
     p.add_argument("--out", default="work_dirs/evidence_sidecheck.json")
     args = p.parse_args(argv)
+    check_output_folder(args.work_dir, "--work-dir")
+    check_output_file(args.out, "--out")
     import lzu.openmmlab  # noqa: F401
     from lzu.infra.cpu import deterministic_cpu_kernels
 

@@ -65,6 +65,7 @@ from lzu.infra.atomic_io import (
     open_nofollow,
 )
 from lzu.infra.cli import run_main
+from lzu.infra.records import RecordError, read_json_record, record_error
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -298,11 +299,26 @@ def sha256_within(path, left, chunk=1 << 20):
             done += len(block)
 
 
+def read_manifest(pack):
+    """The pack's ``manifest.json`` (written by tools/gpu_pack.py), its shape checked: a
+    malformed one is one ``RecordError`` naming it."""
+    path = osp.join(pack, "manifest.json")
+    fix = "rebuild the pack with `sh run.sh gpu-pack`"
+    manifest = read_json_record(path, "pack manifest", fix,
+                                {"files": list, "mmcv_sdist": str, "python": str})
+    for i, entry in enumerate(manifest["files"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)
+                and not isinstance(entry["bytes"], bool)):
+            raise record_error(path, "pack manifest", f"has a files entry {i} without its "
+                               "'file', 'bytes' and 'sha256'", fix)
+    return manifest
+
+
 def verify_pack(pack, left=lambda: float("inf")):
     """``(manifest, problems)``: every listed file present with its size, then its sha256
     (hashed within ``left``, see ``sha256_within``), and mmcv's sdist patched."""
-    with open(osp.join(pack, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
+    manifest = read_manifest(pack)
     problems, sized = [], []
     for entry in manifest["files"]:  # sizes first: a wrong file is refused without reading it
         path = osp.join(pack, entry["file"])
@@ -503,6 +519,8 @@ def stage2(report, args):
                             f"{manifest['python']}")
         except BudgetSpent as err:
             report.step("2", "pack", "timeout", str(err))
+        except RecordError as err:
+            report.step("2", "pack", "failed", str(err))
             manifest = None
         except Exception as err:  # noqa: BLE001
             report.step("2", "pack", "failed", f"{type(err).__name__}: {err}")
@@ -566,10 +584,11 @@ def stage2(report, args):
 
 
 def copy_tail(src, dst, limit=LOG_TAIL_BYTES):
+    """The last ``limit`` bytes (all of it: ``None``) of ``src`` written whole to ``dst``."""
     if not osp.isfile(src):
         return
     with open(src, "rb") as f:
-        f.seek(max(0, osp.getsize(src) - limit))
+        f.seek(max(0, osp.getsize(src) - limit) if limit else 0)
         data = f.read()
     with atomic_open(dst, "wb") as f:
         f.write(data)
@@ -612,15 +631,20 @@ def pytest_step(report, key, step, tests, env, args, log, budget, prefix=""):
     """Run ``pytest tests`` (``env``, within ``budget`` s; its log as ``<log>.log`` in the
     report folder) and report it as step ``step`` of stage ``key``, one row per test."""
     os.makedirs(args.scratch, exist_ok=True)
-    xml = osp.join(args.scratch, f"{log}.xml")
-    if osp.exists(xml):
-        os.remove(xml)
-    code, secs = run_logged([sys.executable, "-m", "pytest", *tests, "-q", "-rA", "-p",
-                             "no:cacheprovider", "--junitxml", xml], env,
-                            osp.join(args.scratch, f"{log}.log"), budget)
+    # pytest writes its JUnit XML with a plain open(): into a fresh private folder of its own,
+    # then copied whole (atomic_open, no link followed) into the held scratch folder
+    private = tempfile.mkdtemp(prefix="gpu-check-junit-")
+    try:
+        xml = osp.join(private, f"{log}.xml")
+        code, secs = run_logged([sys.executable, "-m", "pytest", *tests, "-q", "-rA", "-p",
+                                 "no:cacheprovider", "--junitxml", xml], env,
+                                osp.join(args.scratch, f"{log}.log"), budget)
+        failures = {}
+        tests = junit_outcomes(xml, failures)
+        copy_tail(xml, osp.join(args.scratch, f"{log}.xml"), limit=None)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     copy_tail(osp.join(args.scratch, f"{log}.log"), osp.join(args.out, f"{log}.log"))
-    failures = {}
-    tests = junit_outcomes(xml, failures)
     counts = {k: sum(v == k for v in tests.values()) for k in ("passed", "failed", "skipped")}
     summary = prefix + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {secs:.0f} s"
     if code is None:
@@ -638,8 +662,7 @@ def pytest_step(report, key, step, tests, env, args, log, budget, prefix=""):
 
 def benchmark_rows(path):
     """Per scale: this run's uniform and LZU latency next to the paper's."""
-    with open(path, encoding="utf-8") as f:
-        bench = json.load(f)
+    bench = read_json_record(path, "benchmark report", "rerun the check", {"rows": list})
     with open(PAPER, encoding="utf-8") as f:
         paper = json.load(f)
     by = {(r["family"], round(r["scale"], 2)): r for r in bench["rows"]}

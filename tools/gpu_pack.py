@@ -38,6 +38,7 @@ import time
 import zipfile
 
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_folder
 from lzu.infra.workdir import file_sha256
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -245,6 +246,7 @@ def main(argv=None):
     p.add_argument("--max-mib", type=float, default=56.0,
                    help="refuse a pack larger than this, to keep the copy to the GPU machine small")
     args = p.parse_args(argv)
+    check_output_folder(args.out, "--out")
     print(f"packing for cp{PYTHON_VERSION} manylinux x86-64 into {args.out}", flush=True)
     try:
         manifest, size = build_pack(args.out, args.max_mib)

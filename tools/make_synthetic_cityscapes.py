@@ -20,7 +20,10 @@ import time
 from tqdm import tqdm
 
 from lzu.data.synthetic import write_synthetic_cityscapes
+from lzu.data.synthetic.cityscapes_writer import MIN_SIZE
 from lzu.infra.cli import run_main
+from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_folder
 
 
 def parse_args(argv=None):
@@ -36,6 +39,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if min(args.size) < MIN_SIZE:
+        raise UserInputError(f"--size {args.size[0]} {args.size[1]} is too small: the smallest "
+                             f"frame is --size {MIN_SIZE} {MIN_SIZE}")
+    for name in ("train_frames", "val_frames"):
+        if getattr(args, name) < 1:
+            raise UserInputError(f"--{name.replace('_', '-')} {getattr(args, name)}: give at least 1")
+    check_output_folder(args.root, "--root")
     start = time.perf_counter()
     try:
         counts = write_synthetic_cityscapes(

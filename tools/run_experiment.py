@@ -31,6 +31,7 @@ import sys
 import torch
 
 from lzu.infra.cli import run_main
+from lzu.infra.output_paths import check_output_folder
 from lzu.infra.workdir import latest_valid_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -93,11 +94,12 @@ def saliency_key(cfg):
 
 
 def _user_saliency(extra, key=SALIENCY_KEY):
-    """The saliency file the user set with ``--cfg-options``, if any."""
-    for arg in extra:
-        if arg.startswith(f"{key}="):
-            return arg.split("=", 1)[1]
-    return None
+    """The saliency file the user set with ``--cfg-options``, if any (read as the tools read
+    it: a quoted path keeps its spaces and commas, without the quotes)."""
+    from lzu.apis.runtime import parse_cfg_options
+
+    value = (parse_cfg_options(extra) or {}).get(key)
+    return value if isinstance(value, str) else None
 
 
 def train_dataset(cfg):
@@ -140,7 +142,7 @@ def ensure_saliency(config, data_root, extra):
     Returns cfg-options to put *before* the user's, so that an option the user gave always
     wins.
     """
-    from lzu.apis.runtime import load_config
+    from lzu.apis.runtime import cfg_option, load_config
 
     cfg = load_config(osp.join(ROOT, config))
     key = saliency_key(cfg)
@@ -173,7 +175,7 @@ def ensure_saliency(config, data_root, extra):
                 run(saliency_command(cfg, data_root, path))
     except UserInputError as err:
         sys.exit(f"[run.sh] error: {err}")
-    return [] if given else ["--cfg-options", f"{key}={path}"]
+    return [] if given else ["--cfg-options", cfg_option(key, path)]
 
 
 def evaluate(config, checkpoint, work_dir, data_root, extra=()):
@@ -186,6 +188,7 @@ def main(argv=None):
     parser.add_argument("experiment")
     parser.add_argument("--work-dir", required=True)
     args, extra = parser.parse_known_args(argv)
+    check_output_folder(args.work_dir, "--work-dir")
     config = osp.join("configs", f"{args.experiment}.py")
     if not osp.isfile(osp.join(ROOT, config)):
         sys.exit(f"[run.sh] error: no config '{config}'")

@@ -30,6 +30,7 @@ from lzu.core.zoom import zoom
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_file
 
 #: float32 copies of the image the panels hold at once (input, zoomed, unzoomed, uniform,
 #: grids), a generous bound of what one figure needs per pixel of the largest image
@@ -131,6 +132,7 @@ def feature_panels(cfg, args, img_uint8):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_output_file(args.out, "--out")
     cfg = load_config(args.config, args.cfg_options)
     gcfg = dict(cfg.model.get("grid_generator") or {})
     if gcfg.pop("type", None) != "FixedGrid":

@@ -20,6 +20,9 @@ from lzu.data.infos import InfoFileError, camera_boxes, load_infos
 from lzu.data.saliency_boundary import LabelMapError, boundary_saliency, find_label_maps
 from lzu.data.saliency_kde import coco_boxes, coco_image_size, kde_saliency
 from lzu.data.synthetic import write_synthetic_nuscenes
+from lzu.data.synthetic.spec import MIN_IMAGE_SIZE
+from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_file, check_output_folder
 
 __all__ = ["create_data_main", "make_saliency_main", "make_synthetic_nuscenes_main"]
 
@@ -64,6 +67,7 @@ def _saliency_from_label_maps(args):
 
 def make_saliency_main(argv=None):
     args = _make_saliency_args(argv)
+    check_output_file(args.out, "--out")
     if osp.exists(args.out) and not args.force:
         sys.exit(f"make_saliency: '{args.out}' exists and is kept (use --force to replace it)")
     if args.seg_labels:
@@ -113,9 +117,11 @@ def _create_data_args(argv=None):
 
 
 def create_data_main(argv=None):
+    import lzu.openmmlab  # noqa: F401  (mmengine.dump through the atomic, link-refusing backend)
     from lzu.data.data_prep import create_mono3d_infos  # loads mmdet3d: only for this command
 
     args = _create_data_args(argv)
+    check_output_folder(args.root_path, "--root-path")  # the info files are written there
     try:
         paths = create_mono3d_infos(args.root_path, args.version, args.info_prefix, args.max_sweeps)
     except FileNotFoundError as err:
@@ -147,6 +153,11 @@ def _make_synthetic_nuscenes_args(argv=None):
 
 def make_synthetic_nuscenes_main(argv=None):
     args = _make_synthetic_nuscenes_args(argv)
+    if args.image_size[0] < MIN_IMAGE_SIZE[0] or args.image_size[1] < MIN_IMAGE_SIZE[1]:
+        raise UserInputError(f"--image-size {args.image_size[0]} {args.image_size[1]} is too small: "
+                             f"the smallest that places every class in view is "
+                             f"--image-size {MIN_IMAGE_SIZE[0]} {MIN_IMAGE_SIZE[1]}")
+    check_output_folder(args.root, "--root")
     start = time.perf_counter()
     try:
         summary = write_synthetic_nuscenes(

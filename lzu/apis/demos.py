@@ -5,10 +5,13 @@ Each demo writes a synthetic set, builds a saliency, trains and scores its model
 writes ``demo_results.json`` / ``demo_results.md``. A work dir is locked for one demo and
 records the options it was made with (``demo_options.json``): a rerun with other options
 stops with a message instead of mixing results; ``--fresh`` starts over.
+
+No step writes through a link: the work dir is held (``acquire_lock``), walked for links
+before every step (``run``: the steps are other processes, which write into its subfolders),
+and a folder is refused if it is a link before it is deleted (``remove``).
 """
 
 import argparse
-import json
 import os
 import os.path as osp
 import re
@@ -18,21 +21,39 @@ import sys
 
 from lzu.apis.checkout import ROOT
 from lzu.data.synthetic.completion import check_complete
-from lzu.infra.atomic_io import atomic_open, atomic_write_json, open_nofollow
+from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link, open_nofollow
 from lzu.infra.errors import UserInputError
+from lzu.infra.output_paths import check_output_folder
+from lzu.infra.records import read_json_record
 from lzu.infra.workdir import LOCK_NAME, acquire_lock, refuse_symlinks
 
 __all__ = ["check_options", "demo_parser", "ensure_infos", "ensure_synthetic",
            "ensure_synthetic_nuscenes", "markdown_table", "nuscenes_options",
-           "nuscenes_set_arguments", "run", "say",
+           "nuscenes_set_arguments", "remove", "run", "say",
            "schedule_options", "start_work_dir", "write_results"]
+
+
+#: the work dir ``start_work_dir`` locked in this process (walked for links before each step)
+_WORK_DIRS = []
 
 
 def say(msg):
     print(f"[demo] {msg}", flush=True)
 
 
+def remove(path):
+    """Delete the file or folder ``path`` (if any); a link is removed itself, never followed,
+    and a folder that became a link since it was looked at is refused (``LinkError``)."""
+    if osp.islink(path) or osp.isfile(path):
+        os.unlink(path)
+    elif osp.isdir(path):
+        check_not_link(path)
+        shutil.rmtree(path)
+
+
 def run(cmd, log=None):
+    for wd in _WORK_DIRS:
+        refuse_symlinks(wd)  # planted since the last step: the step would write through it
     say(" ".join(cmd) + (f"  (log: {log})" if log else ""))
     if log:
         with open_nofollow(log, "w", encoding="utf-8") as f:
@@ -86,8 +107,8 @@ def check_options(wd, args, keys=("seed", "scenes", "samples", "iters")):
                for k, v in ((k, getattr(args, k)) for k in keys)}
     path = osp.join(wd, "demo_options.json")
     if osp.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            before = json.load(f)
+        before = read_json_record(path, "demo options record", "rerun with --fresh to start "
+                                  "over, or pick another --work-dir")
         changed = {k: (before.get(k), v) for k, v in options.items() if before.get(k) != v}
         if changed:
             diff = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
@@ -109,6 +130,7 @@ def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
     """
     wd = args.work_dir
     try:
+        check_output_folder(wd, "--work-dir")
         refuse_symlinks(wd)
         acquire_lock(wd)
     except UserInputError as err:
@@ -116,9 +138,10 @@ def start_work_dir(args, keys=("seed", "scenes", "samples", "iters")):
     if args.fresh:
         for name in os.listdir(wd):
             if name != LOCK_NAME:
-                path = osp.join(wd, name)
-                shutil.rmtree(path) if osp.isdir(path) else os.unlink(path)
+                remove(osp.join(wd, name))
     check_options(wd, args, keys)
+    if wd not in _WORK_DIRS:
+        _WORK_DIRS.append(wd)
     return wd
 
 
@@ -136,10 +159,7 @@ def ensure_synthetic(root, options, cmd, derived, step):
         return False
     say(f"{step} generating the synthetic set under {root} ({why})")
     for path in derived:
-        if osp.islink(path) or osp.isfile(path):
-            os.unlink(path)
-        elif osp.isdir(path):
-            shutil.rmtree(path)
+        remove(path)
     run(cmd)
     why = check_complete(root, options)
     if why is not None:

@@ -7,7 +7,6 @@ data before the Runner spends minutes building datasets.
 
 import argparse
 import functools
-import json
 import os
 import os.path as osp
 import sys
@@ -30,7 +29,8 @@ from lzu.infra.checkpoint import CheckpointError, check_finite_weights
 from lzu.infra.cli import fail
 from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
-from lzu.infra.output_paths import check_output_file
+from lzu.infra.output_paths import check_output_file, check_output_folder
+from lzu.infra.records import read_json_record
 from lzu.infra.workdir import (
     acquire_lock,
     check_run_fingerprint,
@@ -164,6 +164,7 @@ def train_main(argv=None):
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
+        check_output_folder(cfg.work_dir, "--work-dir" if args.work_dir else "work_dir")
         check_lzu_train_pipeline(cfg)
         check_data(cfg, splits=("train", "val") if cfg.get("val_cfg") else ("train",))
     except (UserInputError, FileNotFoundError) as err:
@@ -267,11 +268,9 @@ def evaluation_provenance(cfg, checkpoint, cfg_options):
 
 
 def _evaluation_id_of(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("evaluation_id")
-    except (OSError, ValueError):
-        return None
+    """The evaluation id recorded in the metrics file ``path`` (None for one without it)."""
+    return read_json_record(path, "metrics file", "delete it or pass another --out").get(
+        "evaluation_id")
 
 
 def metrics_destination(out, work_dir, checkpoint, provenance):
@@ -352,6 +351,7 @@ def evaluate_main(argv=None):
         if args.out is not None:  # before any work: the metrics are written at the end
             check_output_file(args.out, "--out")
         cfg = load_config(args.config, args.cfg_options, args.data_root, args.work_dir, args.launcher)
+        check_output_folder(cfg.work_dir, "--work-dir" if args.work_dir else "work_dir")
         check_data(cfg, splits=("val",))
     except (UserInputError, FileNotFoundError) as err:
         _fail(err)

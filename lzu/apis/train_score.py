@@ -25,7 +25,9 @@ import os.path as osp
 import time
 
 from lzu.apis.demos import run, say
+from lzu.apis.runtime import cfg_option
 from lzu.infra.atomic_io import atomic_open
+from lzu.infra.records import read_json_record
 
 __all__ = ["config_sha256", "train_and_evaluate", "train_and_test"]
 
@@ -97,7 +99,7 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
         if model_opts is not None:
             opts.extend(model_opts.get(label, ()))
         elif label == "LZU":
-            opts.append(f"model.grid_generator.saliency_file={saliency}")
+            opts.append(cfg_option("model.grid_generator.saliency_file", saliency))
         ckpt = osp.join(mwd, f"iter_{iters}.pth")
         if not osp.isfile(ckpt):
             say(f"{step}/{steps} training {label} ({name}) for {iters} iterations "
@@ -112,8 +114,8 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
         say(f"{step + 1}/{steps} evaluating {label} with {scorer}")
         run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
              "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        with open(metrics_file, encoding="utf-8") as f:
-            results[label] = json.load(f)["summary"]
+        results[label] = read_json_record(metrics_file, "metrics file", "delete it and rerun",
+                                          {"summary": dict})["summary"]
         checkpoints.append(ckpt)
         metrics_files.append(metrics_file)
     return results, checkpoints, metrics_files

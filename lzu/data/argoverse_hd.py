@@ -19,8 +19,12 @@ move smoothly between consecutive frames, appear and leave, as in real video).
 adaptive, video models need it). The boxes are
 the 2-D boxes of mmdet3d's ``cam_instances`` (the projected 3-D boxes, clipped to
 the image), with nuScenes classes mapped onto Argoverse-HD's (classes it lacks are
-dropped). Images are hard links (copies across file systems) of the nuScenes ones;
-by default all six cameras are used, each as its own sequence (``RING_CAMERAS``).
+dropped). Images are copies of the nuScenes ones; by default all six cameras are used,
+each as its own sequence (``RING_CAMERAS``).
+
+Every file is written with ``lzu.infra.atomic_io.atomic_open``: a link planted at a
+file's name is replaced, never written through; below a held folder (the demo's locked work
+dir, ``tools/demo_det2d.py``) a link among the folders is refused with one line.
 """
 
 import json
@@ -29,7 +33,7 @@ import os.path as osp
 import shutil
 
 from lzu.data.infos import load_infos
-from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.atomic_io import atomic_open, atomic_write_json
 
 __all__ = [
     "ARGOVERSE_HD_CLASSES",
@@ -53,14 +57,9 @@ RING_CAMERAS = {"CAM_FRONT": "ring_front_center", "CAM_FRONT_LEFT": "ring_front_
 MIN_BOX_SIDE = 2.0  # px; thinner clipped boxes are dropped
 
 
-def _link(src, dst):
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    if osp.exists(dst):
-        os.unlink(dst)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
+def _copy(src, dst):
+    with open(src, "rb") as fin, atomic_open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
 
 
 def _scene_names(nusc_root):
@@ -90,7 +89,7 @@ def _split(nusc_root, out_root, split, size, cameras):
         cam = info["images"][camera]
         name = osp.basename(cam["img_path"])
         src = osp.join(nusc_root, "samples", camera, cam["img_path"])
-        _link(src, osp.join(out_root, "Argoverse-1.1", "tracking", seq_dirs[sid], name))
+        _copy(src, osp.join(out_root, "Argoverse-1.1", "tracking", seq_dirs[sid], name))
         image_id = len(images) + 1  # COCO ids start at 1 (pycocotools treats id 0 as "none")
         fid = frames.get(sid, 0)
         frames[sid] = fid + 1

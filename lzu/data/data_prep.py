@@ -14,6 +14,11 @@ from nuScenes' ``sample_data`` table (no image is opened; the image's header onl
 where the table has no size), so that datasets need not open every image at
 start-up (``PaperEpochNuScenesDataset``).
 
+No write follows a link: ``root`` is held (``lzu.infra.atomic_io.hold_root``), the info
+files are written with ``atomic_open`` (the converter's ``mmengine.dump`` through the atomic
+file backend that importing ``lzu.openmmlab`` installs: ``tools/create_data.py`` does), and
+each is renamed over its final name, which replaces a link there instead of writing through it.
+
 Atomic: the converter writes its v1 files under a temporary prefix, the update
 turns them into v2 under that prefix, and only then is each file renamed to its
 final name. An interrupted run (Ctrl-C, kill) leaves the final names untouched
@@ -32,6 +37,7 @@ import mmengine
 from PIL import Image
 
 from lzu.data.infos import record_image_sizes
+from lzu.infra.atomic_io import atomic_open, hold_root
 from lzu.infra.safe_pickle import load_data_pickle
 
 __all__ = ["mim_tools_dir", "load_mim_module", "create_mono3d_infos"]
@@ -95,7 +101,8 @@ def add_image_sizes(path, nusc, root):
     """Record every camera image's size in the v2 info file ``path`` (rewritten in place)."""
     data = load_data_pickle(path)
     record_image_sizes(data["data_list"], _image_size_reader(nusc, root))
-    mmengine.dump(data, path, file_format="pkl")
+    with atomic_open(path, "wb") as f:
+        mmengine.dump(data, f, file_format="pkl")
 
 
 def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", max_sweeps=10):
@@ -115,6 +122,7 @@ def create_mono3d_infos(root, version="v1.0-trainval", info_prefix="nuscenes", m
     updater = load_mim_module(
         osp.join("dataset_converters", "update_infos_to_v2.py"), "mmdet3d_mim_update_infos_to_v2"
     )
+    hold_root(root)
     splits = ["test"] if version == "v1.0-test" else ["train", "val"]
     for stale in glob.glob(osp.join(root, f"{info_prefix}.partial-*_infos_*.pkl")):
         os.unlink(stale)  # left by an interrupted run

@@ -44,6 +44,7 @@ import zipfile
 
 from lzu.infra.atomic_io import atomic_write_json, hold_root
 from lzu.infra.errors import UserInputError
+from lzu.infra.records import read_json_record, record_error
 
 __all__ = [
     "acquire_lock",
@@ -228,21 +229,9 @@ def read_run_record(work_dir):
         return None
     fix = ("delete it (the run is then checked against the newest checkpoint's own record), "
            "or use another --work-dir")
-    try:
-        with open(record, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as err:
-        raise UserInputError(f"cannot read run record '{record}': {err.strerror or err}; "
-                             f"{fix}") from None
-    except ValueError as err:  # not JSON, or not UTF-8
-        raise UserInputError(f"run record '{record}' is not valid JSON ({err}); {fix}") from None
-    fingerprint = data.get("fingerprint") if isinstance(data, dict) else None
-    if not isinstance(fingerprint, dict) or not fingerprint:
-        found = (f"its fingerprint is {type(fingerprint).__name__} {str(fingerprint)[:40]!r}"
-                 if isinstance(data, dict) and "fingerprint" in data else
-                 "it has no 'fingerprint'" if isinstance(data, dict) else
-                 f"it holds a {type(data).__name__}, not an object")
-        raise UserInputError(f"run record '{record}' is not a run record ({found}); {fix}")
+    fingerprint = read_json_record(record, "run record", fix, {"fingerprint": dict})["fingerprint"]
+    if not fingerprint:
+        raise record_error(record, "run record", "has an empty 'fingerprint'", fix)
     return fingerprint
 
 

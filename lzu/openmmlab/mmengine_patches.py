@@ -49,7 +49,9 @@ idempotent. The patches, what each changes and why:
    mmengine are given a module-level ``open`` (``lzu.infra.atomic_io.write_open``: reads as
    before, writes through ``open_nofollow``), and ``logging.FileHandler`` opens its file
    through ``open_nofollow`` (``NoFollowFileHandler._open``, for every file handler of the
-   process: mmengine's log files, rotating handlers included). A link there, or among the
+   process: mmengine's log files, rotating handlers included). ``LocalVisBackend.add_image``
+   (``cv2.imwrite`` of ``vis_image/<name>_<step>.png``) encodes the PNG in memory and writes
+   it with ``atomic_write_bytes`` instead (``_add_image_nofollow``). A link there, or among the
    folders below the locked work dir, is refused with one line naming it and its target; the
    bytes written and the files' modes are otherwise the same. ``mmengine.dump`` and
    checkpoints already go through ``atomic_open`` (patch 2), which replaces a link at the
@@ -75,7 +77,7 @@ from mmengine.fileio.handlers import PickleHandler
 from mmengine.fileio.io import load as mmengine_load
 from mmengine.logging import HistoryBuffer
 
-from lzu.infra.atomic_io import atomic_open, open_nofollow, write_open
+from lzu.infra.atomic_io import atomic_open, atomic_write_bytes, open_nofollow, write_open
 from lzu.infra.checkpoint import CheckpointError, check_pretrained_fits, safe_torch_load
 from lzu.infra.safe_pickle import load_data_pickle
 
@@ -254,6 +256,18 @@ class NoFollowFileHandler(logging.FileHandler):
                              errors=self.errors)
 
 
+def _add_image_nofollow(self, name, image, step=0, **kwargs):
+    """``LocalVisBackend.add_image`` (same PNG bytes), written whole, never through a link."""
+    import cv2
+
+    if image.dtype != np.uint8:
+        raise TypeError(f"add_image: '{name}' is {image.dtype}, not an 8-bit RGB image")
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"add_image: could not encode '{name}' as a PNG")
+    atomic_write_bytes(osp.join(self._img_save_dir, f"{name}_{step}.png"), png.tobytes())
+
+
 def _install_nofollow_writes():
     import mmengine.config.config as mm_config
     import mmengine.hooks.checkpoint_hook as mm_checkpoint_hook
@@ -262,6 +276,7 @@ def _install_nofollow_writes():
     for module in (mm_checkpoint_hook, mm_config, mm_vis_backend):
         module.open = write_open
     logging.FileHandler._open = NoFollowFileHandler._open
+    mm_vis_backend.LocalVisBackend.add_image = mm_vis_backend.force_init_env(_add_image_nofollow)
 
 
 # ------------------------------------------------------------ the entry point

@@ -45,6 +45,7 @@ from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_write_json
 from lzu.infra.cpu import deterministic_cpu_kernels
 from lzu.infra.errors import UserInputError
+from lzu.infra.records import RecordError, read_json_record
 from lzu.infra.workdir import file_sha256
 
 NAME = "det3d"
@@ -161,8 +162,13 @@ def prepare(work_dir, quick, log):
     infos = [osp.join(p["data"], f"nuscenes_infos_{s}.pkl") for s in ("train", "val")]
     if check_complete(p["data"], options) is None and all(map(osp.isfile, infos)) \
             and osp.isfile(p["saliency"]) and osp.isfile(p["prepared"]):
-        with open(p["prepared"], encoding="utf-8") as f:
-            prepared = json.load(f)
+        try:
+            prepared = read_json_record(p["prepared"], "prepared-data record",
+                                        "the data and saliency are prepared again",
+                                        {"saliency_sha256": str, "data": dict})
+        except RecordError as err:
+            log(f"det3d: {err}")
+            prepared = {}
         if prepared.get("saliency_sha256") == file_sha256(p["saliency"]):
             log(f"det3d: reusing {p['data']} and {p['saliency']}")
             return prepared
@@ -275,8 +281,9 @@ def build_config(work_dir, cell, seed, quick):
 
 
 def _has_boxes(result_path):
-    with open(result_path, encoding="utf-8") as f:
-        return any(json.load(f)["results"].values())
+    results = read_json_record(result_path, "nuScenes results file", "rerun the task",
+                               {"results": dict})["results"]
+    return any(results.values())
 
 
 def run(work_dir, cell, seed, quick, log):

@@ -31,7 +31,7 @@ import numpy as np
 from lzu.data.synthetic import completion
 from lzu.infra.atomic_io import atomic_write_bytes
 
-__all__ = ["CLASSES", "IGNORE", "MARKER_FILE", "TRAIN_IDS", "render_frame",
+__all__ = ["CLASSES", "IGNORE", "MARKER_FILE", "MIN_SIZE", "TRAIN_IDS", "render_frame",
            "write_synthetic_cityscapes"]
 
 #: Cityscapes' 19 evaluated classes, in train-id order (0 .. 18)
@@ -41,6 +41,7 @@ CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic lig
 TRAIN_IDS = {name: i for i, name in enumerate(CLASSES)}
 IGNORE = 255
 MARKER_FILE = ".lzu_synthetic_cityscapes"
+MIN_SIZE = 32  # the smallest frame side (H and W) the street layout is drawn at
 CITIES = {"train": ("aachen", "bochum"), "val": ("frankfurt",)}
 
 # base RGB colour of each class (drawn with per-object jitter)
@@ -266,8 +267,8 @@ def write_synthetic_cityscapes(root, train_frames=40, val_frames=10, size=(512, 
     ``size`` is ``(H, W)``; ``progress`` wraps the frame iterator (e.g. ``tqdm``).
     """
     height, width = (int(s) for s in size)
-    if height < 32 or width < 32:
-        raise ValueError(f"size must be at least 32 x 32, got {size}")
+    if height < MIN_SIZE or width < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE} x {MIN_SIZE}, got {size}")
     if train_frames < 1 or val_frames < 1:
         raise ValueError("train_frames and val_frames must be at least 1")
     options = dict(train_frames=train_frames, val_frames=val_frames, size=[height, width],

@@ -6,7 +6,9 @@ there), and a rerun reused it. Now:
 * ``begin(root, marker, options)``: refuses a folder the generator did not write (no
   ``marker``), deletes everything a previous synthetic set left under ``root`` (images,
   tables, info files and saliencies made from it; symbolic links are removed, never
-  followed), and writes the marker;
+  followed), writes the marker, and holds ``root`` (``lzu.infra.atomic_io.hold_root``;
+  below a folder this process already holds, e.g. the evidence benchmark's work dir, ``root``
+  itself must not be a link either);
 * the generator writes its files;
 * ``finish(root, options)`` writes ``COMPLETE_FILE`` last: the options and the size of
   every file written;
@@ -14,7 +16,9 @@ there), and a rerun reused it. Now:
   there, was made with these options, and every file it lists exists with its size.
 
 All of them write atomically (temporary file + rename, which replaces a planted link
-instead of writing through it).
+instead of writing through it), and so must the generators: every file below the held
+``root`` is written with ``atomic_open`` (which also creates its folders), so a link planted
+among its subfolders while a generator runs is refused with one line, never followed.
 """
 
 import json
@@ -22,7 +26,8 @@ import os
 import os.path as osp
 import shutil
 
-from lzu.infra.atomic_io import atomic_write_json
+from lzu.infra.atomic_io import atomic_write_json, check_not_link, held_roots, hold_root
+from lzu.infra.records import RecordError, read_json_record
 
 __all__ = ["COMPLETE_FILE", "begin", "check_complete", "finish"]
 
@@ -33,7 +38,17 @@ def _remove(path):
     if osp.islink(path) or not osp.isdir(path):
         os.unlink(path)
     else:
+        check_not_link(path)  # a folder replaced by a link since it was looked at
         shutil.rmtree(path)
+
+
+def _hold(root):
+    """Hold ``root``; below a held folder, refuse it if it is a link (as any folder there)."""
+    path = osp.abspath(root)
+    if any(path.startswith(held.rstrip(os.sep) + os.sep) for held in held_roots()):
+        check_not_link(root)
+    else:
+        hold_root(root)
 
 
 def begin(root, marker, options, what):
@@ -43,6 +58,7 @@ def begin(root, marker, options, what):
     refused with ``FileExistsError``.
     """
     root = os.fspath(root)
+    _hold(root)
     marker_path = osp.join(root, marker)
     if osp.islink(marker_path) or (osp.exists(marker_path) and not osp.isfile(marker_path)):
         raise FileExistsError(f"{marker_path} is not a plain file; refusing to use {root}")
@@ -81,11 +97,14 @@ def check_complete(root, options):
     if osp.islink(path) or not osp.isfile(path):
         return f"no completion record {path} (never written, or interrupted)"
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-        recorded, files = record["options"], record["files"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return f"unreadable completion record {path}: {err}"
+        record = read_json_record(path, "completion record", "the set is made again",
+                                  {"options": dict, "files": dict})
+    except RecordError as err:
+        return str(err)
+    recorded, files = record["options"], record["files"]
+    bad = [rel for rel, size in files.items() if not isinstance(size, int) or isinstance(size, bool)]
+    if bad:
+        return f"completion record '{path}' has no byte count for {bad[0]}; the set is made again"
     if recorded != json.loads(json.dumps(options)):
         return f"made with other options ({recorded}, not {options})"
     for rel, size in files.items():

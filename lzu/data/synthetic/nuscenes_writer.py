@@ -27,7 +27,9 @@ every instance spans at least two key frames so its velocity is defined.
 The generator is split by concept: ``spec`` (the dataset's constants and
 tables), ``geometry`` (frames, projection, cameras, ego path), ``scene``
 (object tracks and scene planning), ``render`` (images, visibility, LiDAR)
-and this module (the JSON tables, files on disk and the entry point).
+and this module (the JSON tables, files on disk and the entry point). Every file is
+written with ``lzu.infra.atomic_io.atomic_open`` below the held ``root``
+(``completion.begin``), so no link planted there is followed.
 """
 
 import hashlib
@@ -53,6 +55,7 @@ from lzu.data.synthetic.spec import (
     LIDAR_CHANNEL,
     LOCATIONS,
     MARKER_FILE,
+    MIN_IMAGE_SIZE,
     MINI_TRAIN_SCENES,
     MINI_VAL_SCENES,
     OBJECTS_PER_SAMPLE,
@@ -62,7 +65,7 @@ from lzu.data.synthetic.spec import (
     VERSION,
     VISIBILITY_LEVELS,
 )
-from lzu.infra.atomic_io import atomic_open
+from lzu.infra.atomic_io import atomic_open, atomic_write_bytes
 
 __all__ = [
     "CAMERA_CHANNELS",
@@ -102,7 +105,6 @@ class _Tables:
 
     def write(self, table_root):
         """Write every table to ``table_root/<name>.json``."""
-        os.makedirs(table_root, exist_ok=True)
         for name in self.NAMES:
             with atomic_open(os.path.join(table_root, f"{name}.json"), "w") as f:
                 json.dump(self.rows[name], f, indent=0)
@@ -173,11 +175,12 @@ def _write_sensor_files(root, logfile, timestamp, tracks, k, ego, cameras, backg
             visible[index] = visible.get(index, 0) + cam_visible[index]
             total[index] = total.get(index, 0) + cam_total[index]
         filename = f"samples/{cam.channel}/{logfile}__{cam.channel}__{timestamp}.jpg"
-        image.save(os.path.join(root, filename), quality=JPEG_QUALITY)
+        with atomic_open(os.path.join(root, filename), "wb") as f:
+            image.save(f, format="JPEG", quality=JPEG_QUALITY)
         files[cam.channel] = (filename, "jpg", image.width, image.height)
     points, counts = _lidar_sweep(rng, tracks, k, ego)
     filename = f"samples/{LIDAR_CHANNEL}/{logfile}__{LIDAR_CHANNEL}__{timestamp}.pcd.bin"
-    points.tofile(os.path.join(root, filename))
+    atomic_write_bytes(os.path.join(root, filename), points.tobytes())
     files[LIDAR_CHANNEL] = (filename, "pcd", 0, 0)
     visibility = {
         index: _visibility_token(visible.get(index, 0), total.get(index, 0)) for index in counts
@@ -258,13 +261,13 @@ def _write_scene(tables, tokens, root, rng, scene_index, name, n_samples, camera
 
 def _write_maps(tables, root):
     """One small semantic-prior PNG per location, listing the logs recorded there."""
-    os.makedirs(os.path.join(root, "maps"), exist_ok=True)
     for location, _, _ in LOCATIONS:
         token = tables.token("map", location)
         filename = f"maps/{token}.png"
         mask = np.zeros((64, 64), dtype=np.uint8)
         mask[24:40, :] = 255
-        Image.fromarray(mask).save(os.path.join(root, filename))
+        with atomic_open(os.path.join(root, filename), "wb") as f:
+            Image.fromarray(mask).save(f, format="PNG")
         logs = [log["token"] for log in tables.rows["log"] if log["location"] == location]
         tables.add("map", {"token": token, "log_tokens": logs, "category": "semantic_prior",
                            "filename": filename})
@@ -272,10 +275,9 @@ def _write_maps(tables, root):
 
 def _prepare_root(root, options):
     """Make ``root`` ready: clear a previous synthetic set (and what was made from it, e.g. its
-    info files), refuse to touch a real one (``completion.begin``)."""
+    info files), refuse to touch a real one (``completion.begin``). Its folders are made as
+    its files are written (``atomic_open``), never through a link."""
     completion.begin(root, MARKER_FILE, options, f"{VERSION} dataset")
-    for channel in CAMERA_CHANNELS + (LIDAR_CHANNEL,):
-        os.makedirs(os.path.join(root, "samples", channel), exist_ok=True)
 
 
 def write_synthetic_nuscenes(
@@ -317,6 +319,10 @@ def write_synthetic_nuscenes(
         raise ValueError(f"samples_per_scene must be >= 2 (velocities need two key frames), "
                          f"got {samples_per_scene}")
     image_size = (int(image_size[0]), int(image_size[1]))
+    if image_size[0] < MIN_IMAGE_SIZE[0] or image_size[1] < MIN_IMAGE_SIZE[1]:
+        raise ValueError(f"image_size {image_size[0]} x {image_size[1]} is too small: the smallest "
+                         f"that places every class in view is {MIN_IMAGE_SIZE[0]} x "
+                         f"{MIN_IMAGE_SIZE[1]} (W x H)")
     root = os.fspath(root)
     lo, hi = (int(n) for n in objects_per_sample)
     if not 0 <= lo <= hi:

@@ -140,7 +140,7 @@ def _propose_track(rng, spec, start, stop, ego, cameras, image_size, static, far
     dist = _draw_distance(rng, spec, far_bias)
     offset = ego.rotation[:2, :2] @ (dist * np.array([math.cos(azimuth), math.sin(azimuth)]))
     attribute = str(rng.choice(spec.attributes)) if spec.attributes else None
-    if static and attribute == spec.moving:
+    if static and attribute is not None and attribute == spec.moving:
         attribute = spec.attributes[1]
     yaw = _draw_yaw(rng, spec, ego.yaw, attribute)
     speed = rng.uniform(*spec.speed) if attribute == spec.moving else 0.0

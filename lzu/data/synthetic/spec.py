@@ -47,6 +47,9 @@ MAX_TRACK_SAMPLES = 8  # longest life of an instance, in key frames
 OBJECTS_PER_SAMPLE = (6, 12)
 NEAR_PLANE = 0.5  # metres; box faces are clipped to z >= NEAR_PLANE before projection
 CENTRE_MARGIN_PX = 20  # a centre this far inside an image counts as seen
+# smallest camera image (W, H): below it the 20-pixel margin leaves too little of the image to
+# place every class in view at the first key frame (48 x 48 is the least that places them)
+MIN_IMAGE_SIZE = (64, 64)
 OCCLUSION_SCALE = 4  # visibility is measured on an image this many times smaller
 CLEARANCE = 0.5  # metres between the bounding circles of two boxes
 
