@@ -126,6 +126,27 @@ def test_the_spine_checks_catch_planted_violations():
     assert noqa_e402("import a\nx = 1\nimport b  # noqa: E402\n") == [3]
 
 
+def test_a_tool_started_as_a_child_imports_this_checkouts_lzu(tmp_path):
+    """Demo steps, evidence workers and an experiment's train and test run with this checkout's
+    root first on PYTHONPATH, whichever lzu the environment has installed."""
+    from lzu.apis.checkout import ROOT as CHECKOUT
+    from lzu.apis.checkout import child_env
+
+    env = child_env({"PYTHONPATH": f"{tmp_path}{os.pathsep}{CHECKOUT}", "HOME": str(tmp_path)})
+    assert env["PYTHONPATH"].split(os.pathsep) == [CHECKOUT, str(tmp_path)]
+    assert env["HOME"] == str(tmp_path)
+    (tmp_path / "lzu").mkdir()
+    (tmp_path / "lzu" / "__init__.py").write_text("raise ImportError('another lzu')\n")
+    shadowed = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    probe = [sys.executable, "-c", "import lzu, os; print(os.path.dirname(lzu.__file__))"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    child = subprocess.run(probe, env=child_env(shadowed), cwd=elsewhere, capture_output=True,
+                           text=True)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == osp.join(CHECKOUT, "lzu")
+
+
 def test_run_sh_help_lists_commands_and_experiments():
     result = subprocess.run(["sh", "run.sh", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0

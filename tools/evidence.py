@@ -52,7 +52,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from lzu.apis.checkout import ROOT
+from lzu.apis.checkout import ROOT, child_env
 from lzu.apis.evidence.records import (
     read_cached_run,
     read_plan,
@@ -829,7 +829,7 @@ def run_task(args, name, threads=None, worker_args=()):
                 "why": f"{task_module(name).replace('.', '/')}.py is not in this checkout"}
     cmd = [sys.executable, osp.abspath(__file__), "--worker", name, "--work-dir", args.work_dir,
            "--seeds", *map(str, args.seeds), *worker_args] + (["--quick"] if args.quick else [])
-    env = dict(os.environ)
+    env = child_env()
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     part = "".join(a.lstrip("-").replace("/", "of") for a in worker_args)

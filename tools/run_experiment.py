@@ -30,11 +30,11 @@ import sys
 
 import torch
 
+from lzu.apis.checkout import ROOT, child_env
 from lzu.infra.cli import run_main
 from lzu.infra.output_paths import check_output_folder
 from lzu.infra.workdir import latest_valid_checkpoint
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_CKPTS = (
     "the paper's checkpoints are linked from the README of the paper's repository "
     "(github.com/tchittesh/lzu); save them as ckpt/<experiment>.pth"
@@ -47,7 +47,7 @@ def say(msg):
 
 def run(cmd):
     say(" ".join(cmd))
-    result = subprocess.run(cmd, cwd=ROOT)
+    result = subprocess.run(cmd, cwd=ROOT, env=child_env())
     if result.returncode != 0:
         sys.exit(result.returncode)
 

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 
-from lzu.apis.checkout import ROOT
+from lzu.apis.checkout import ROOT, child_env
 from lzu.data.synthetic.completion import check_complete
 from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link, open_nofollow
 from lzu.infra.errors import UserInputError
@@ -57,7 +57,7 @@ def run(cmd, log=None):
     say(" ".join(cmd) + (f"  (log: {log})" if log else ""))
     if log:
         with open_nofollow(log, "w", encoding="utf-8") as f:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1)
             for line in proc.stdout:
                 f.write(line)
@@ -65,7 +65,7 @@ def run(cmd, log=None):
                     print("    " + _short(line), flush=True)
             code = proc.wait()
     else:
-        code = subprocess.run(cmd, cwd=ROOT).returncode
+        code = subprocess.run(cmd, cwd=ROOT, env=child_env()).returncode
     if code != 0:
         sys.exit(f"[demo] step failed (exit {code}): {' '.join(cmd)}" + (f"; see {log}" if log else ""))
 
