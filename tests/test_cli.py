@@ -13,7 +13,7 @@ from conftest import ROOT, run_tool
 from helpers import BASELINE, LZU, LZU_PATH, QUIET, assert_clean_error, load_tool
 
 import lzu.openmmlab  # noqa: F401  (checkpoint allowlist, safe loaders)
-from lzu.apis.runtime import load_config
+from lzu.apis.runtime import cfg_option, load_config
 from lzu.infra.safe_pickle import UnsafePickleError
 
 VIS = LZU
@@ -67,7 +67,8 @@ def test_run_sh_never_replaces_the_users_saliency_option(tmp_path, monkeypatch):
     assert tool.ensure_saliency("configs/lzu_fcos3d_0.25.py", "unused", extra) == []
     default = tool.ensure_saliency("configs/lzu_fcos3d_0.25.py", "unused", [])
     assert default == ["--cfg-options",
-                       f"model.grid_generator.saliency_file={osp.join(ROOT, 'saliency.pkl')}"]
+                       cfg_option("model.grid_generator.saliency_file",
+                                  osp.join(ROOT, "saliency.pkl"))]
     monkeypatch.setenv("SALIENCY", str(tmp_path / "another.pkl"))
     with pytest.raises(SystemExit, match="disagree"):
         tool.ensure_saliency("configs/lzu_fcos3d_0.25.py", "unused", extra)

@@ -28,6 +28,7 @@ from seg_fixtures import (
 )
 
 import lzu.openmmlab  # noqa: F401  (registers LZUEncoderDecoder, PerClassIoUMetric)
+from lzu.apis.runtime import cfg_option
 from lzu.core.fixed_grid import FixedGrid
 from lzu.core.saliency_io import load_saliency
 from lzu.core.wrapper import LZU
@@ -417,7 +418,7 @@ def test_seg_experiment_builds_its_boundary_saliency_under_the_data_root(citysca
     assert tool.config_data_root(config) == "data/cityscapes"
     opts = tool.ensure_saliency(config, cityscapes_root, [])
     path = osp.join(cityscapes_root, "saliency_boundary.pkl")
-    assert opts == ["--cfg-options", f"model.grid_generator.saliency_file={path}"]
+    assert opts == ["--cfg-options", cfg_option("model.grid_generator.saliency_file", path)]
     built = load_saliency(path, (32, 32))
     paths = sorted(str(p) for p in Path(cityscapes_root, "gtFine", "train").rglob("*.png"))
     torch.testing.assert_close(built, boundary_saliency(paths, (32, 32)))
