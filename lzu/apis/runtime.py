@@ -81,39 +81,30 @@ class DictAction(MMEngineDictAction):
         setattr(namespace, self.dest, options)
 
 
+def _outside_quotes(text):
+    """``(index, char, depth)`` of each character of ``text`` outside quotes; ``depth``: the
+    brackets open after it."""
+    depth, quote = 0, None
+    for i, char in enumerate(text):
+        if quote or char in "'\"":
+            quote = None if char == quote else (quote or char)
+            continue
+        depth += (char in "([") - (char in ")]")
+        yield i, char, depth
+
+
 def _split_top_level(text):
     """``text`` split at the commas outside brackets and quotes."""
-    items, depth, quote, start = [], 0, None, 0
-    for i, char in enumerate(text):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-        elif char == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    return [*items, text[start:]]
+    cuts = [i for i, char, depth in _outside_quotes(text) if char == "," and depth == 0]
+    return [text[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(text)], strict=True)]
 
 
 def _closes_at_end(text):
     """Whether the bracket opening ``text`` is closed by its last character (``(1, 2)``, not
     ``(1)(2)``), brackets inside quotes not counted."""
-    depth, quote = 0, None
-    for i, char in enumerate(text):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-            if depth == 0:
-                return i == len(text) - 1
+    for i, char, depth in _outside_quotes(text):
+        if char in ")]" and depth == 0:
+            return i == len(text) - 1
     return False
 
 
