@@ -167,10 +167,26 @@ def _open_dir(path, target):
     return fd
 
 
-def _disk_full(path, err):
-    if is_disk_full(err) and not isinstance(err, DiskFullError):
-        return DiskFullError(disk_full_message(path, err), err.errno)
-    return None
+@contextlib.contextmanager
+def _disk_full_named(path):
+    """Within the block, a full disk (or quota) becomes ``DiskFullError`` naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise DiskFullError(disk_full_message(path, err), err.errno) from None
+        raise
+
+
+def _create_temporary(dir_fd, name):
+    """``(fd, tmp)``: a new private ``.<name>.<random>.tmp`` in the folder ``dir_fd``."""
+    while True:
+        tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                           dir_fd=dir_fd), tmp
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -179,44 +195,23 @@ def atomic_open(path, mode="w", encoding=None):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path)) or "."
     name = os.path.basename(path)
-    try:
+    with _disk_full_named(path):
         dir_fd = _open_dir(directory, path)
-    except OSError as err:
-        full = _disk_full(path, err)
-        if full is None:
-            raise
-        raise full from None
-    try:
         try:
-            while True:
-                tmp = f".{name}.{secrets.token_hex(4)}.tmp"
-                try:
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                                 0o600, dir_fd=dir_fd)
-                    break
-                except FileExistsError:
-                    continue
-        except OSError as err:
-            full = _disk_full(path, err)
-            if full is None:
+            fd, tmp = _create_temporary(dir_fd, name)
+            try:
+                os.fchmod(fd, default_file_mode())
+                with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=dir_fd)
                 raise
-            raise full from None
-        try:
-            os.fchmod(fd, default_file_mode())
-            with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException as err:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            full = _disk_full(path, err)
-            if full is not None:
-                raise full from None
-            raise
-    finally:
-        os.close(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 _FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
@@ -242,7 +237,7 @@ def open_nofollow(path, mode="w", encoding=None, errors=None, buffering=-1, newl
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path)) or "."
     name = os.path.basename(path)
-    try:
+    with _disk_full_named(path):
         dir_fd = _open_dir(directory, path)
         try:
             fd = os.open(name, _flags(mode) | os.O_NOFOLLOW | os.O_NONBLOCK,
@@ -255,11 +250,6 @@ def open_nofollow(path, mode="w", encoding=None, errors=None, buffering=-1, newl
             raise
         finally:
             os.close(dir_fd)
-    except OSError as err:
-        full = _disk_full(path, err)
-        if full is None:
-            raise
-        raise full from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise LinkError(f"refusing to write '{path}': it is not a plain file (remove it)")
