@@ -75,14 +75,10 @@ def run_fingerprint(cfg, loader_key="train_dataloader", saliency=True):
     while isinstance(inner, dict) and isinstance(inner.get("dataset"), dict):
         inner = inner["dataset"]  # RepeatDataset, CBGSDataset, ...
     pipeline = inner.pop("pipeline", None) if isinstance(inner, dict) else None
-    fingerprint = {
-        "model": plain(cfg.model),
-        "saliency_sha256": saliency_sha256(cfg.model) if saliency else None,
-        "pipeline": pipeline,
-        "data": dataset,
-    }
-    if not saliency:
-        del fingerprint["saliency_sha256"]
+    fingerprint = {"model": plain(cfg.model)}
+    if saliency:
+        fingerprint["saliency_sha256"] = saliency_sha256(cfg.model)
+    fingerprint.update(pipeline=pipeline, data=dataset)
     if loader_key.startswith("train"):
         fingerprint["optim_wrapper"] = plain(cfg.get("optim_wrapper"))
         fingerprint["param_scheduler"] = plain(cfg.get("param_scheduler"))

@@ -23,7 +23,7 @@ import torch
 from lzu.infra.errors import UserInputError
 
 __all__ = ["CheckpointError", "check_finite_weights", "check_pretrained_fits", "checkpoint_meta",
-           "safe_torch_load"]
+           "non_finite_summary", "safe_torch_load"]
 
 
 class CheckpointError(UserInputError):
@@ -98,6 +98,13 @@ def check_pretrained_fits(module, state_dict, source):
         )
 
 
+def non_finite_summary(tensor):
+    """``'<n> NaN and <m> infinite of <N> values'`` (the kinds present) of a float tensor."""
+    nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
+    kinds = " and ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "infinite")) if n)
+    return f"{kinds} of {tensor.numel()} values"
+
+
 def check_finite_weights(checkpoint, source):
     """Refuse a checkpoint (a dict with ``state_dict``, or a state dict) holding NaN or infinite
     weights or buffers, naming ``source`` and the first tensors concerned."""
@@ -105,9 +112,7 @@ def check_finite_weights(checkpoint, source):
     bad = []
     for key, value in state.items():
         if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
-            nan, inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
-            kinds = " and ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "infinite")) if n)
-            bad.append(f"{key} ({kinds} of {value.numel()} values)")
+            bad.append(f"{key} ({non_finite_summary(value)})")
     if bad:
         more = f" and {len(bad) - 3} more tensors" if len(bad) > 3 else ""
         raise CheckpointError(

@@ -31,6 +31,7 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from lzu.infra.checkpoint import non_finite_summary
 from lzu.infra.errors import UserInputError
 
 __all__ = ["NonFiniteOutputError", "ScoringChecksHook", "empty_result_metrics"]
@@ -90,12 +91,6 @@ def _tensors(value, path=""):
             yield from _tensors(item, f"{path}[{key!r}]")
 
 
-def _what(tensor):
-    nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
-    kinds = [f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "infinite")) if n]
-    return f"{' and '.join(kinds)} of {tensor.numel()} values"
-
-
 def _image_of(sample):
     meta = getattr(sample, "metainfo", {}) or {}
     path = meta.get("img_path", meta.get("img_id", "?"))
@@ -144,7 +139,7 @@ class ScoringChecksHook(Hook):
                     bad = ~torch.isfinite(tensor.detach().reshape(len(images), -1)).all(dim=1)
                     images = [im for im, b in zip(images, bad.tolist(), strict=True) if b]
                 raise NonFiniteOutputError(
-                    f"{name} output{path} holds {_what(tensor)} on image "
+                    f"{name} output{path} holds {non_finite_summary(tensor)} on image "
                     f"{', '.join(map(repr, images[:3])) or '?'}: the weights are diverged or "
                     "broken, and mmdet would drop or misscore such outputs without a word")
         return check
@@ -187,7 +182,7 @@ class ScoringChecksHook(Hook):
                     for path, tensor in _tensors(data.get(key), f".{key}"):
                         if not torch.isfinite(tensor).all():
                             raise NonFiniteOutputError(
-                                f"the predictions' {field}{path} hold {_what(tensor)} on image "
+                                f"the predictions' {field}{path} hold {non_finite_summary(tensor)} on image "
                                 f"{_image_of(sample)!r}: the weights are diverged or broken")
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
