@@ -16,7 +16,9 @@ No write follows a symbolic link planted in a folder a run writes:
   no directory *below* it may be: every write under it walks down from it with
   ``O_NOFOLLOW | O_DIRECTORY`` (``openat``), so a link planted among its subfolders, even
   while the run goes on, is refused (``LinkError``: one line naming the link and its target),
-  never followed. Missing subfolders are created on the way, the same way.
+  never followed. Missing subfolders are created on the way, the same way. A folder held
+  below one already held (a data set made inside a benchmark's work dir) is covered by the
+  outer one, and is refused if it is a link itself.
 * ``atomic_open`` creates its temporary in that directory with ``O_EXCL | O_NOFOLLOW`` and
   renames it over the name: a link at the destination name is replaced, its target untouched.
 * ``open_nofollow`` is for files written in place (logs, appended records): the last
@@ -40,7 +42,7 @@ import stat
 from lzu.infra.errors import UserInputError
 
 __all__ = ["DiskFullError", "LinkError", "atomic_open", "atomic_savefig", "atomic_write_json",
-           "atomic_write_bytes", "check_not_link", "default_file_mode", "held_roots",
+           "atomic_write_bytes", "check_not_link", "default_file_mode",
            "hold_root", "is_disk_full", "open_nofollow", "write_open"]
 
 #: errno values meaning "no room to write"
@@ -105,14 +107,18 @@ _held = []
 
 
 def hold_root(folder):
-    """Declare ``folder`` written by this process: no link below it is followed by a write."""
+    """Declare ``folder`` written by this process: no link below it is followed by a write.
+
+    A folder below one already held is covered by it (its writes walk down from there) and
+    must not be a link itself (``LinkError``); only an outermost folder may be one.
+    """
     folder = os.path.abspath(folder)
-    if folder not in _held:
-        _held.append(folder)
-
-
-def held_roots():
-    return list(_held)
+    if folder in _held:
+        return
+    if _root_of(folder) is not None:
+        check_not_link(folder)
+        return
+    _held.append(folder)
 
 
 def _root_of(directory):

@@ -26,7 +26,7 @@ import os
 import os.path as osp
 import shutil
 
-from lzu.infra.atomic_io import atomic_write_json, check_not_link, held_roots, hold_root
+from lzu.infra.atomic_io import atomic_write_json, check_not_link, hold_root
 from lzu.infra.records import RecordError, read_json_record
 
 __all__ = ["COMPLETE_FILE", "begin", "check_complete", "finish"]
@@ -42,15 +42,6 @@ def _remove(path):
         shutil.rmtree(path)
 
 
-def _hold(root):
-    """Hold ``root``; below a held folder, refuse it if it is a link (as any folder there)."""
-    path = osp.abspath(root)
-    if any(path.startswith(held.rstrip(os.sep) + os.sep) for held in held_roots()):
-        check_not_link(root)
-    else:
-        hold_root(root)
-
-
 def begin(root, marker, options, what):
     """Make ``root`` ready for a new synthetic set (see the module doc); ``what`` names it.
 
@@ -58,7 +49,7 @@ def begin(root, marker, options, what):
     refused with ``FileExistsError``.
     """
     root = os.fspath(root)
-    _hold(root)
+    hold_root(root)
     marker_path = osp.join(root, marker)
     if osp.islink(marker_path) or (osp.exists(marker_path) and not osp.isfile(marker_path)):
         raise FileExistsError(f"{marker_path} is not a plain file; refusing to use {root}")
