@@ -30,6 +30,7 @@ import statistics
 import numpy as np
 import torch
 
+from lzu.apis.metrics_record import read_metrics_file
 from lzu.apis.runtime import DictAction, build_model, load_config
 from lzu.infra.atomic_io import atomic_open, atomic_savefig, atomic_write_json
 from lzu.infra.cli import run_main
@@ -200,8 +201,8 @@ def read_summary(path):
     """The ``summary`` of a metrics file of tools/test.py ({} when there is none)."""
     if not path or not osp.isfile(path):
         return {}
-    return read_json_record(path, "metrics file", "give another --metrics file, or evaluate "
-                            "again with tools/test.py", {"summary": dict})["summary"]
+    return read_metrics_file(path, "give another --metrics file, or evaluate "
+                             "again with tools/test.py")["summary"]
 
 
 def read_paper_results(path):

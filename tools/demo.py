@@ -30,6 +30,7 @@ import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.metrics_record import read_metrics_file
 from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_open, atomic_write_json, check_not_link
@@ -73,8 +74,7 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
                        "--out", out, "--cfg-options", *base,
                        cfg_option("model.unzoom_border", evaluated)],
                       log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
-            table[f"{trained}/{evaluated}"] = read_json_record(
-                out, "metrics file", "delete it and rerun", {"summary": dict})["summary"]
+            table[f"{trained}/{evaluated}"] = read_metrics_file(out)["summary"]
     lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
     for key, r in table.items():
         trained, evaluated = key.split("/")

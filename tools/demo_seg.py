@@ -25,11 +25,11 @@ import sys
 import time
 
 from lzu.apis import demos
+from lzu.apis.metrics_record import read_metrics_file
 from lzu.apis.runtime import cfg_option
 from lzu.apis.train_score import train_and_evaluate
 from lzu.infra.atomic_io import atomic_savefig
 from lzu.infra.cli import run_main
-from lzu.infra.records import read_json_record
 
 MODELS = (("uniform", "configs/seg/demo/fcn_uniform_demo.py"),
           ("LZU", "configs/seg/demo/lzu_fcn_demo.py"))
@@ -163,8 +163,7 @@ def main(argv=None):
         checkpoints[label], metrics_files[label] = ckpts[0], files[0]
     per_class = {}
     for label, path in metrics_files.items():
-        metrics = read_json_record(path, "metrics file", "delete it and rerun",
-                                   {"metrics": dict})["metrics"]
+        metrics = read_metrics_file(path)["metrics"]
         per_class[label] = {c: metrics.get(f"IoU.{c}", float("nan")) for c in SMALL_CLASSES}
 
     demos.say("5/5 drawing demo_seg.png")

@@ -25,9 +25,9 @@ import os.path as osp
 import time
 
 from lzu.apis.demos import run, say
+from lzu.apis.metrics_record import read_metrics_file
 from lzu.apis.runtime import cfg_option
 from lzu.infra.atomic_io import atomic_open
-from lzu.infra.records import read_json_record
 
 __all__ = ["config_sha256", "train_and_evaluate", "train_and_test"]
 
@@ -114,8 +114,7 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
         say(f"{step + 1}/{steps} evaluating {label} with {scorer}")
         run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
              "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        results[label] = read_json_record(metrics_file, "metrics file", "delete it and rerun",
-                                          {"summary": dict})["summary"]
+        results[label] = read_metrics_file(metrics_file)["summary"]
         checkpoints.append(ckpt)
         metrics_files.append(metrics_file)
     return results, checkpoints, metrics_files
