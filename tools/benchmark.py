@@ -201,8 +201,8 @@ def read_summary(path):
     """The ``summary`` of a metrics file of tools/test.py ({} when there is none)."""
     if not path or not osp.isfile(path):
         return {}
-    return read_metrics_file(path, "give another --metrics file, or evaluate "
-                             "again with tools/test.py")["summary"]
+    return read_metrics_file(path, fix="give another --metrics file, or evaluate again with "
+                             "tools/test.py")
 
 
 def read_paper_results(path):

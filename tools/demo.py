@@ -74,7 +74,7 @@ def compare_borders(py, wd, data, saliency, common, lzu_ckpt, iters):
                        "--out", out, "--cfg-options", *base,
                        cfg_option("model.unzoom_border", evaluated)],
                       log=osp.join(wd, "borders", f"test_{trained}_{evaluated}.log"))
-            table[f"{trained}/{evaluated}"] = read_metrics_file(out)["summary"]
+            table[f"{trained}/{evaluated}"] = read_metrics_file(out)
     lines = ["| trained with | evaluated with | NDS | mAP |", "|---|---|---|---|"]
     for key, r in table.items():
         trained, evaluated = key.split("/")

@@ -163,7 +163,7 @@ def main(argv=None):
         checkpoints[label], metrics_files[label] = ckpts[0], files[0]
     per_class = {}
     for label, path in metrics_files.items():
-        metrics = read_metrics_file(path)["metrics"]
+        metrics = read_metrics_file(path, "metrics")
         per_class[label] = {c: metrics.get(f"IoU.{c}", float("nan")) for c in SMALL_CLASSES}
 
     demos.say("5/5 drawing demo_seg.png")

@@ -11,6 +11,7 @@ from lzu.infra.records import read_json_record
 __all__ = ["read_metrics_file"]
 
 
-def read_metrics_file(path, fix="delete it and rerun"):
-    """The record in the metrics file ``path``, its ``summary`` and ``metrics`` dicts checked."""
-    return read_json_record(path, "metrics file", fix, {"summary": dict, "metrics": dict})
+def read_metrics_file(path, part="summary", fix="delete it and rerun"):
+    """The ``part`` (``'summary'`` or ``'metrics'``) of the metrics file ``path``, checked to
+    be a dict."""
+    return read_json_record(path, "metrics file", fix, {part: dict})[part]

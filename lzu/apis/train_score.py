@@ -114,7 +114,7 @@ def train_and_evaluate(py, wd, data, models, saliency, iters, common, scorer, st
         say(f"{step + 1}/{steps} evaluating {label} with {scorer}")
         run([py, "tools/test.py", config, ckpt, "--work-dir", mwd, "--data-root", data,
              "--out", metrics_file, "--cfg-options", *opts], log=osp.join(wd, f"test_{name}.log"))
-        results[label] = read_metrics_file(metrics_file)["summary"]
+        results[label] = read_metrics_file(metrics_file)
         checkpoints.append(ckpt)
         metrics_files.append(metrics_file)
     return results, checkpoints, metrics_files
